@@ -1,0 +1,199 @@
+//! A row-major `f32` matrix and the matrix products the dense layers need.
+//!
+//! The dense hot path (forward and backward of fully connected layers) works on plain row-major
+//! buffers: one row per example, one column per unit. Products go to the `gemm` crate, the GEMM that
+//! burn's `flex` backend also calls, so that layers pay no tensor-framework overhead and the
+//! element-wise work (bias, competition, dropout) can be fused into a single pass.
+
+use crate::error::{Error, Result};
+
+/// A dense row-major matrix of `f32`: `data[r * cols + c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// Number of rows (examples in a batch).
+    pub rows: usize,
+    /// Number of columns (features or units).
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    /// A `rows x cols` matrix of zeros.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Matrix { rows, cols, data: vec![0.0; rows * cols] }
+    }
+
+    /// Wraps `data` as a `rows x cols` matrix; refuses a buffer of the wrong length.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::shape("matrix buffer", format!("{} values", data.len()), format!("{rows} x {cols} = {}", rows * cols)));
+        }
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// Row `r` as a slice.
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Row `r` as a mutable slice.
+    pub fn row_mut(&mut self, r: usize) -> &mut [f32] {
+        &mut self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Resizes to `rows x cols`, reusing the allocation; the content is unspecified afterwards.
+    pub fn resize(&mut self, rows: usize, cols: usize) {
+        self.rows = rows;
+        self.cols = cols;
+        self.data.resize(rows * cols, 0.0);
+    }
+
+    /// The transpose, as a new matrix.
+    pub fn transpose(&self) -> Matrix {
+        let mut t = Matrix::zeros(self.cols, self.rows);
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                t.data[c * self.rows + r] = self.data[r * self.cols + c];
+            }
+        }
+        t
+    }
+}
+
+/// How one operand of [`matmul`] is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// As stored.
+    N,
+    /// Transposed (no copy is made: only the strides change).
+    T,
+}
+
+/// Number of threads the products may use (rayon's pool size; 1 means sequential).
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// `c = beta_c * c + op(a) * op(b)`, with `beta_c` either 0 (overwrite) or 1 (accumulate).
+///
+/// `c` must already have the shape of the product; shapes are checked and a mismatch is an error,
+/// never undefined behaviour.
+pub fn matmul(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumulate: bool) -> Result<()> {
+    let (m, k) = match op_a {
+        Op::N => (a.rows, a.cols),
+        Op::T => (a.cols, a.rows),
+    };
+    let (k2, n) = match op_b {
+        Op::N => (b.rows, b.cols),
+        Op::T => (b.cols, b.rows),
+    };
+    if k != k2 || c.rows != m || c.cols != n {
+        return Err(Error::shape(
+            "matmul",
+            format!("op(a) {m}x{k} * op(b) {k2}x{n} into {}x{}", c.rows, c.cols),
+            "inner dimensions equal and the output of the product's shape",
+        ));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            c.data.fill(0.0);
+        }
+        return Ok(());
+    }
+    // Row-major strides: element (i, j) of a stored r x c matrix is at i * c + j.
+    let (a_rs, a_cs) = match op_a {
+        Op::N => (a.cols as isize, 1),
+        Op::T => (1, a.cols as isize),
+    };
+    let (b_rs, b_cs) = match op_b {
+        Op::N => (b.cols as isize, 1),
+        Op::T => (1, b.cols as isize),
+    };
+    let threads = threads();
+    let par = if threads > 1 && m * n * k >= 64 * 64 * 64 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the shapes were checked above, so every index the strides reach lies inside the three
+    // buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.data.as_mut_ptr(),
+            1,
+            c.cols as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Matrix, op_a: Op, b: &Matrix, op_b: Op) -> Matrix {
+        let a = if op_a == Op::T { a.transpose() } else { a.clone() };
+        let b = if op_b == Op::T { b.transpose() } else { b.clone() };
+        let mut c = Matrix::zeros(a.rows, b.cols);
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                let mut s = 0.0f64;
+                for p in 0..a.cols {
+                    s += a.data[i * a.cols + p] as f64 * b.data[p * b.cols + j] as f64;
+                }
+                c.data[i * b.cols + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    fn filled(rows: usize, cols: usize, seed: u32) -> Matrix {
+        let data = (0..rows * cols).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect();
+        Matrix { rows, cols, data }
+    }
+
+    #[test]
+    fn every_transpose_combination_matches_the_naive_product() {
+        for (op_a, op_b) in [(Op::N, Op::N), (Op::N, Op::T), (Op::T, Op::N), (Op::T, Op::T)] {
+            let (m, k, n) = (70, 90, 65);
+            let a = if op_a == Op::N { filled(m, k, 1) } else { filled(k, m, 1) };
+            let b = if op_b == Op::N { filled(k, n, 2) } else { filled(n, k, 2) };
+            let mut c = Matrix::zeros(m, n);
+            matmul(&mut c, &a, op_a, &b, op_b, false).unwrap();
+            let want = naive(&a, op_a, &b, op_b);
+            for (x, y) in c.data.iter().zip(&want.data) {
+                assert!((x - y).abs() < 1e-3, "{op_a:?}{op_b:?}: {x} vs {y}");
+            }
+            // Accumulating adds the product once more.
+            matmul(&mut c, &a, op_a, &b, op_b, true).unwrap();
+            for (x, y) in c.data.iter().zip(&want.data) {
+                assert!((x - 2.0 * y).abs() < 2e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn mismatched_shapes_are_an_error() {
+        let a = Matrix::zeros(3, 4);
+        let b = Matrix::zeros(5, 2);
+        let mut c = Matrix::zeros(3, 2);
+        let err = matmul(&mut c, &a, Op::N, &b, Op::N, false).unwrap_err();
+        assert!(err.to_string().contains("matmul"), "{err}");
+    }
+}
