@@ -1,0 +1,2 @@
+//! The `compete` command line (being written).
+fn main() {}
