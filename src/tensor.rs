@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 
 /// A dense row-major matrix of `f32`: `data[r * cols + c]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Matrix {
     /// Number of rows (examples in a batch).
     pub rows: usize,

@@ -1,1 +1,58 @@
-//! (being written)
+//! Subcommands of the `compete` binary, one file each. They parse flags, read and write files,
+//! show progress and call the library; no numerics here.
+
+pub mod bench;
+pub mod demo;
+pub mod eval;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, Result};
+
+/// compete: locally competitive neural networks (ReLU, LWTA, maxout) and what they compute.
+#[derive(Debug, Parser)]
+#[command(name = "compete", version, about, long_about = None)]
+pub struct Cli {
+    /// Worker threads (default: all cores). The same seed and thread count give the same result.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train ReLU, LWTA and maxout networks on the MNIST sample shipped in the repository and compare them.
+    Demo(demo::DemoArgs),
+    /// Train a competitive MLP from flags or a TOML experiment file.
+    Train(train::TrainArgs),
+    /// Run an experiment file (`kind = "train"`: a training run).
+    Run(train::RunArgs),
+    /// Test error and confusion matrix of a checkpoint on a dataset.
+    Eval(eval::EvalArgs),
+    /// Time training steps of a 784-1000-1000-10 network (ReLU, LWTA-2, maxout-2).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::param("--threads", 0, "at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::param("--threads", n, format!("a thread count the system allows ({e})")))?;
+    }
+    match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Run(a) => train::run_file(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

@@ -1,0 +1,111 @@
+//! `compete demo`: ReLU, LWTA and maxout networks on the MNIST sample shipped in the repository
+//! (paper A, Table 1, in miniature), in a few minutes on two cores.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::competition::Competition;
+use crate::error::Result;
+use crate::report::plot::{Series, line_plot};
+use crate::train::config::{Competitions, Experiment};
+use crate::train::{RunOptions, TrainOutcome, train_mlp};
+
+/// Flags of `compete demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run folder.
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// Data (default: the sample in data/mnist-sample).
+    #[arg(long, default_value = "sample")]
+    pub data: String,
+    /// Epochs per network.
+    #[arg(long, default_value_t = 15)]
+    pub epochs: usize,
+    /// Hidden widths of the three networks.
+    #[arg(long, value_delimiter = ',', default_value = "1000,1000,1000")]
+    pub hidden: Vec<usize>,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print only the final table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The three networks of paper A's Table 1: ReLU without dropout, LWTA and maxout with dropout.
+pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
+    let nets = [("relu", Competition::Relu, 0.0, 0.0, None), ("lwta", Competition::Lwta { block: 2 }, 0.2, 0.5, None), ("maxout", Competition::Maxout { rank: 2 }, 0.2, 0.5, Some(3.5))];
+    nets.iter()
+        .map(|&(name, c, din, dh, max_norm)| {
+            let mut e = Experiment { name: name.to_string(), ..Default::default() };
+            e.data.source = args.data.clone();
+            e.model.hidden = args.hidden.clone();
+            e.model.competition = Competitions::One(c);
+            e.train.epochs = args.epochs;
+            e.train.seed = args.seed;
+            e.train.dropout_input = din;
+            e.train.dropout_hidden = dh;
+            e.train.max_norm = max_norm;
+            e.train.lr_decay = 0.95;
+            e
+        })
+        .collect()
+}
+
+/// `compete demo`.
+pub fn run(args: DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    let (train, val, test) = crate::data::load_split(&args.data, None, false)?;
+    if !args.quiet {
+        crate::report::progress::log_line(&format!(
+            "demo: {} training, {} validation, {} test examples from {}; three {}-layer networks, {} epochs each",
+            train.len(),
+            val.len(),
+            test.len(),
+            args.data,
+            args.hidden.len(),
+            args.epochs
+        ));
+    }
+    let mut outcomes: Vec<TrainOutcome> = Vec::new();
+    let mut series = Vec::new();
+    for exp in demo_experiments(&args) {
+        let dir = args.out.join(&exp.name);
+        // The demo always starts afresh: an earlier demo's run of the same name is replaced.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+        }
+        let o = train_mlp(&exp, &train, &val, Some(&test), &dir, &RunOptions { resume: false, quiet: args.quiet })?;
+        let progress: crate::train::trainer::RunProgress = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("progress.json")).map_err(|e| crate::Error::io(dir.join("progress.json"), e))?,
+        )
+        .map_err(|e| crate::Error::format(dir.join("progress.json"), e.to_string()))?;
+        series.push(Series { name: format!("{} (validation)", o.architecture), points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error)).collect() });
+        outcomes.push(o);
+    }
+    line_plot(&args.out.join("learning_curves.png"), "compete demo: validation error on the MNIST sample", "epoch", "error (%)", &series, false)?;
+    let seconds = started.elapsed().as_secs_f64();
+    crate::report::io::write_json(&args.out.join("summary.json"), &serde_json::json!({ "data": args.data, "runs": outcomes, "seconds": seconds }))?;
+
+    println!("\nnetwork                                  test errors        validation errors   best epoch   time");
+    for o in &outcomes {
+        let t = o.test_errors.unwrap_or(0);
+        println!(
+            "{:<40} {:>5} / {:<5} {:>5.2}%  {:>5} / {:<5}      {:>5}      {:>5.0} s",
+            o.architecture,
+            t,
+            o.test_size,
+            100.0 * t as f64 / o.test_size.max(1) as f64,
+            o.val_errors,
+            o.val_size,
+            o.best_epoch,
+            o.seconds
+        );
+    }
+    println!("\nrun folder: {} (summary.json, learning_curves.png, and per network metrics.json, checkpoints/)", args.out.display());
+    println!("total time: {seconds:.0} s");
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `compete eval`: error and confusion matrix of a checkpoint.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::Result;
+use crate::eval::Confusion;
+use crate::train::checkpoint::{describe, load_mlp};
+
+/// Which part of the data to evaluate on.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Split {
+    /// The test set.
+    Test,
+    /// The validation split (end of the training set).
+    Validation,
+    /// The training set without the validation split.
+    Train,
+}
+
+/// Flags of `compete eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The checkpoint (a .safetensors written by `compete train`).
+    pub checkpoint: PathBuf,
+    /// Data: `sample`, `mnist:DIR` or `DIR`.
+    #[arg(long, default_value = "sample")]
+    pub data: String,
+    /// Which split.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    /// Validation size (as in training).
+    #[arg(long)]
+    pub validation: Option<usize>,
+    /// Scale examples to unit l2 norm (as in training).
+    #[arg(long)]
+    pub l2_normalize: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `compete eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let mlp = load_mlp(&args.checkpoint)?;
+    let (train, val, test) = crate::data::load_split(&args.data, args.validation, args.l2_normalize)?;
+    let data = match args.split {
+        Split::Test => &test,
+        Split::Validation => &val,
+        Split::Train => &train,
+    };
+    if data.dim != mlp.config.input {
+        return Err(crate::Error::shape(
+            format!("{} against data {}", args.checkpoint.display(), args.data),
+            format!("{} input features", data.dim),
+            format!("{} input features, as the checkpoint's network ({})", mlp.config.input, describe(&mlp.config)),
+        ));
+    }
+    let predicted = mlp.predict(&data.x, 500)?;
+    let confusion = Confusion::new(mlp.config.classes, &predicted, &data.labels)?;
+    if args.json {
+        let report = serde_json::json!({
+            "checkpoint": args.checkpoint, "network": describe(&mlp.config), "data": args.data,
+            "split": format!("{:?}", args.split).to_lowercase(), "examples": data.len(),
+            "errors": confusion.errors(), "error_rate": confusion.error_rate(), "confusion": confusion,
+        });
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| crate::Error::Data(e.to_string()))?);
+    } else {
+        println!("checkpoint   {}", args.checkpoint.display());
+        println!("network      {}", describe(&mlp.config));
+        println!("data         {} ({:?}, {} examples)", args.data, args.split, data.len());
+        println!("errors       {} ({:.2}%)", confusion.errors(), 100.0 * confusion.error_rate());
+        println!("\nconfusion matrix (rows: true class, columns: predicted)\n{confusion}");
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The configuration of a training run: data, model and optimisation, as one TOML file.
+//!
+//! Every field has a default, so a file needs only what differs. Example (`experiments/demo-relu.toml`):
+//!
+//! ```toml
+//! kind = "train"
+//! name = "relu"
+//! [data]
+//! source = "sample"        # the MNIST sample shipped in data/, or mnist:DIR, or a DIR of IDX files
+//! [model]
+//! hidden = [500, 500]
+//! competition = "relu"     # or "lwta:2", "maxout:2", or one per layer: ["relu", "lwta:2"]
+//! [train]
+//! epochs = 10
+//! lr = 0.05
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::competition::Competition;
+use crate::error::{Error, Result};
+use crate::models::mlp::{Dropout, MlpConfig};
+use crate::train::optim::OptimizerKind;
+
+/// A whole training experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// What `compete run` does with this file; `"train"` for a training run.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// Name of the run (used for the run folder).
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Where the data comes from.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The network.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// The optimisation.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+fn default_kind() -> String {
+    "train".into()
+}
+fn default_name() -> String {
+    "run".into()
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Experiment { kind: default_kind(), name: default_name(), data: DataConfig::default(), model: ModelConfig::default(), train: TrainConfig::default() }
+    }
+}
+
+/// Data of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `sample` (the MNIST sample in the repository), `mnist:DIR` or `DIR` (IDX files, gzip or not).
+    pub source: String,
+    /// How many examples at the end of the training set are held out for validation. Unset: 10000
+    /// when the training set has at least 20000 examples (the papers' 50000/10000 split of MNIST),
+    /// else one sixth of it.
+    pub validation: Option<usize>,
+    /// Scale every example to unit l2 norm (after scaling pixels to [0, 1]).
+    pub l2_normalize: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { source: "sample".into(), validation: None, l2_normalize: false }
+    }
+}
+
+impl DataConfig {
+    /// The validation size for a training set of `n` examples (see [`DataConfig::validation`]).
+    pub fn validation_size(&self, n: usize) -> usize {
+        self.validation.unwrap_or(if n >= 20000 { 10000 } else { n / 6 })
+    }
+}
+
+/// One competition for all hidden layers, or one per layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Competitions {
+    /// The same competition in every hidden layer.
+    One(Competition),
+    /// One per hidden layer, input side first.
+    PerLayer(Vec<Competition>),
+}
+
+/// The network of a run; input width and classes come from the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Widths of the hidden layers (output units; a maxout layer of width `u` and rank `k` computes
+    /// `u * k` pieces).
+    pub hidden: Vec<usize>,
+    /// The competition of the hidden layers.
+    pub competition: Competitions,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { hidden: vec![1000, 1000, 1000], competition: Competitions::One(Competition::Relu) }
+    }
+}
+
+impl ModelConfig {
+    /// The architecture for `input` features and `classes` classes.
+    pub fn mlp_config(&self, input: usize, classes: usize) -> Result<MlpConfig> {
+        let comps: Vec<Competition> = match &self.competition {
+            Competitions::One(c) => vec![*c; self.hidden.len()],
+            Competitions::PerLayer(v) => {
+                if v.len() != self.hidden.len() {
+                    return Err(Error::param(
+                        "model.competition",
+                        format!("a list of {}", v.len()),
+                        format!("one competition, or a list of {} (one per hidden layer)", self.hidden.len()),
+                    ));
+                }
+                v.clone()
+            }
+        };
+        let pairs: Vec<(usize, Competition)> = self.hidden.iter().copied().zip(comps).collect();
+        MlpConfig::new(input, &pairs, classes)
+    }
+}
+
+/// Optimisation of a run. Paper A does not state its hyper-parameters beyond "minibatch gradient
+/// descent with momentum" and dropout (section 3.4), with batches of 100 (section 3.2); the other
+/// defaults are common settings for such networks on MNIST.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the training set (the most; early stopping may end sooner).
+    pub epochs: usize,
+    /// Examples per mini-batch (paper A section 3.2: 100).
+    pub batch_size: usize,
+    /// `sgd` (with momentum) or `adam`.
+    pub optimizer: OptimizerKind,
+    /// Learning rate of the first epoch.
+    pub lr: f32,
+    /// Factor applied to the learning rate after every epoch.
+    pub lr_decay: f32,
+    /// The learning rate never falls below this.
+    pub min_lr: f32,
+    /// Final momentum (SGD) or beta1 (Adam).
+    pub momentum: f32,
+    /// Momentum of the first epoch; it rises linearly to `momentum` over `momentum_ramp_epochs`.
+    pub momentum_start: f32,
+    /// Epochs over which momentum rises (0: constant `momentum`).
+    pub momentum_ramp_epochs: usize,
+    /// Adam's beta2.
+    pub beta2: f32,
+    /// Adam's epsilon.
+    pub eps: f32,
+    /// L2 weight decay on weights.
+    pub weight_decay: f32,
+    /// Max-norm of every hidden unit's incoming weight vector (unset: no constraint).
+    pub max_norm: Option<f32>,
+    /// Dropout probability of the inputs.
+    pub dropout_input: f32,
+    /// Dropout probability of hidden units.
+    pub dropout_hidden: f32,
+    /// Stop when the validation error has not improved for this many epochs (unset: never).
+    pub patience: Option<usize>,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Also measure the test error after every epoch (reported, never used for any choice).
+    pub eval_test: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 50,
+            batch_size: 100,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.05,
+            lr_decay: 0.98,
+            min_lr: 0.001,
+            momentum: 0.9,
+            momentum_start: 0.5,
+            momentum_ramp_epochs: 10,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_norm: None,
+            dropout_input: 0.0,
+            dropout_hidden: 0.0,
+            patience: None,
+            seed: 1,
+            eval_test: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value; the error names the field, its value and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: f32| if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::param(name, v, "a positive number")) };
+        let unit = |name: &str, v: f32| if (0.0..1.0).contains(&v) { Ok(()) } else { Err(Error::param(name, v, "a number in [0, 1)")) };
+        if self.epochs == 0 {
+            return Err(Error::param("train.epochs", 0, "at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::param("train.batch_size", 0, "at least 1"));
+        }
+        positive("train.lr", self.lr)?;
+        positive("train.eps", self.eps)?;
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(Error::param("train.lr_decay", self.lr_decay, "a factor in (0, 1]"));
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr.is_finite()) {
+            return Err(Error::param("train.min_lr", self.min_lr, "a number >= 0"));
+        }
+        unit("train.momentum", self.momentum)?;
+        unit("train.momentum_start", self.momentum_start)?;
+        unit("train.beta2", self.beta2)?;
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::param("train.weight_decay", self.weight_decay, "a number >= 0"));
+        }
+        if let Some(c) = self.max_norm {
+            positive("train.max_norm", c)?;
+        }
+        unit("train.dropout_input", self.dropout_input).map_err(|_| Error::param("train.dropout_input", self.dropout_input, "a probability in [0, 1)"))?;
+        unit("train.dropout_hidden", self.dropout_hidden).map_err(|_| Error::param("train.dropout_hidden", self.dropout_hidden, "a probability in [0, 1)"))?;
+        if self.patience == Some(0) {
+            return Err(Error::param("train.patience", 0, "at least 1 epoch (or leave it unset)"));
+        }
+        Ok(())
+    }
+
+    /// The dropout rates.
+    pub fn dropout(&self) -> Dropout {
+        Dropout { input: self.dropout_input, hidden: self.dropout_hidden }
+    }
+
+    /// Learning rate of epoch `e` (1-based): `max(min_lr, lr * lr_decay^(e-1))`.
+    pub fn lr_at(&self, epoch: usize) -> f32 {
+        (self.lr * self.lr_decay.powi(epoch as i32 - 1)).max(self.min_lr)
+    }
+
+    /// Momentum of epoch `e` (1-based), rising linearly from `momentum_start` to `momentum`.
+    pub fn momentum_at(&self, epoch: usize) -> f32 {
+        if self.momentum_ramp_epochs == 0 || self.optimizer == OptimizerKind::Adam {
+            return self.momentum;
+        }
+        let f = ((epoch - 1) as f32 / self.momentum_ramp_epochs as f32).min(1.0);
+        self.momentum_start + f * (self.momentum - self.momentum_start)
+    }
+}
+
+impl Experiment {
+    /// Parses a TOML experiment; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
+        let exp: Experiment = toml::from_str(text).map_err(|e| Error::format(origin, e.to_string()))?;
+        exp.train.validate().map_err(|e| Error::format(origin, e.to_string()))?;
+        Ok(exp)
+    }
+
+    /// Reads and parses a TOML experiment file.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The experiment as TOML text.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Data(format!("writing the configuration as TOML: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_minimal_file_takes_the_defaults_and_round_trips() {
+        let exp = Experiment::from_toml("[model]\nhidden = [20, 10]\ncompetition = \"lwta:2\"\n", Path::new("x.toml")).unwrap();
+        assert_eq!(exp.train, TrainConfig::default());
+        let cfg = exp.model.mlp_config(784, 10).unwrap();
+        assert_eq!(cfg.hidden[1].competition, Competition::Lwta { block: 2 });
+        let again = Experiment::from_toml(&exp.to_toml().unwrap(), Path::new("y.toml")).unwrap();
+        assert_eq!(again, exp);
+    }
+
+    #[test]
+    fn per_layer_competitions_must_match_the_layers() {
+        let exp = Experiment::from_toml("[model]\nhidden = [4, 4]\ncompetition = [\"relu\", \"maxout:2\"]\n", Path::new("x.toml")).unwrap();
+        assert_eq!(exp.model.mlp_config(3, 2).unwrap().layer_shapes(), vec![(3, 4), (4, 8), (4, 2)]);
+        let bad = Experiment::from_toml("[model]\nhidden = [4, 4]\ncompetition = [\"relu\"]\n", Path::new("x.toml")).unwrap();
+        assert!(bad.model.mlp_config(3, 2).unwrap_err().to_string().contains("model.competition"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_field_name() {
+        for (text, field) in [
+            ("[train]\ndropout_hidden = 1.0\n", "train.dropout_hidden"),
+            ("[train]\ndropout_input = -0.1\n", "train.dropout_input"),
+            ("[train]\nlr = 0.0\n", "train.lr"),
+            ("[train]\nbatch_size = 0\n", "train.batch_size"),
+            ("[train]\nlrr = 0.1\n", "lrr"),
+            ("[model]\ncompetition = \"lwta:1\"\n", "lwta"),
+        ] {
+            let err = Experiment::from_toml(text, Path::new("exp.toml")).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("exp.toml"), "{text:?} gave {err}");
+        }
+        let exp = Experiment::from_toml("[model]\nhidden = [10]\ncompetition = \"lwta:3\"\n", Path::new("e.toml")).unwrap();
+        let err = exp.model.mlp_config(5, 2).unwrap_err().to_string();
+        assert!(err.contains("lwta block size") && err.contains('3') && err.contains("10"), "{err}");
+    }
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let t = TrainConfig { lr: 0.1, lr_decay: 0.5, min_lr: 0.02, momentum_start: 0.5, momentum: 0.9, momentum_ramp_epochs: 4, ..Default::default() };
+        assert_eq!(t.lr_at(1), 0.1);
+        assert_eq!(t.lr_at(2), 0.05);
+        assert_eq!(t.lr_at(4), 0.02);
+        assert_eq!(t.momentum_at(1), 0.5);
+        assert!((t.momentum_at(3) - 0.7).abs() < 1e-6);
+        assert_eq!(t.momentum_at(9), 0.9);
+    }
+}
