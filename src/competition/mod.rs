@@ -77,7 +77,7 @@ impl Competition {
                 if block < 2 {
                     return Err(Error::param("lwta block size", block, "at least 2 (a block of 1 is a linear unit)"));
                 }
-                if units % block != 0 {
+                if !units.is_multiple_of(block) {
                     return Err(Error::param("lwta block size", block, format!("a divisor of the layer width {units}")));
                 }
                 Ok(units)
@@ -160,7 +160,7 @@ impl Competition {
     /// (for [`Competition::Abs`], with the sign of the piece used).
     pub fn backward(&self, grad_out: &[f32], winners: &[bool], rows: usize, grad_pre: &mut [f32]) -> Result<()> {
         let pieces = self.pieces();
-        if winners.len() != grad_pre.len() || grad_out.len() * pieces != winners.len() || (rows > 0 && winners.len() % rows != 0) {
+        if winners.len() != grad_pre.len() || grad_out.len() * pieces != winners.len() || (rows > 0 && !winners.len().is_multiple_of(rows)) {
             return Err(Error::shape(
                 format!("{self} backward"),
                 format!("grad_out {}, winners {}, grad_pre {}", grad_out.len(), winners.len(), grad_pre.len()),
@@ -199,7 +199,7 @@ impl Competition {
 
     fn check_buffers(&self, z: usize, rows: usize, out: usize, winners: usize) -> Result<usize> {
         let pieces = self.pieces();
-        if rows == 0 || z % rows != 0 || winners != z || out * pieces != z {
+        if rows == 0 || !z.is_multiple_of(rows) || winners != z || out * pieces != z {
             return Err(Error::shape(
                 format!("{self} forward"),
                 format!("{rows} rows, z {z}, out {out}, winners {winners}"),
