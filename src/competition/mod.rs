@@ -9,12 +9,14 @@
 //! |---|---|---|---|
 //! | [`Competition::Relu`] | `max(z, 0)` | `z > 0` | A, section 2 |
 //! | [`Competition::Lwta`] | `z` if `z` is the maximum of its block of `k`, else 0 | the block maxima | A, section 2 |
-//! | [`Competition::Maxout`] | the maximum of each block of `k` (width shrinks by `k`) | the pieces that gave the maximum | A, section 3.1 |
-//! | [`Competition::Abs`] | `|z|` | `z >= 0` (which linear piece is used) | C, eq. 6 |
-//! | [`Competition::KSparse`] | `z` for the `k` largest of each row, else 0 | those `k` | B, section 2 |
+//! | [`Competition::Maxout`] | the maximum of each block of `k` (width shrinks by `k`) | the pieces that gave the maximum | A, section 2 (submask: section 3.1) |
+//! | [`Competition::Abs`] | `|z|` | `z >= 0` (which linear piece is used) | C, section III.A (no equation number; eq. 7 is std-abs) |
+//! | [`Competition::KSparse`] | `z` for the `k` largest of each row, else 0 | those `k` | B, section 5 (population sparsity of k-sparse autoencoders) |
 //!
-//! Competitions across a mini-batch or a feature map, which do not act row by row, live in
-//! [`lifetime`], [`spatial`] and [`std_abs`].
+//! Competitions that do not act row by row live in their own modules: [`lifetime`] (each unit across
+//! the mini-batch, paper B section 2), [`spatial`] (within each feature map, then across the
+//! mini-batch, paper B sections 3.1 and 3.2) and [`std_abs`] (standardized `|z|` with the layer's
+//! magnitude preserved, paper C eq. 7, whose gradient couples the units of a row).
 //!
 //! **Ties** are broken deterministically, always in favour of the lowest index: in an LWTA or maxout
 //! block whose maximum is reached twice, only the first piece wins (and gets the gradient); in
@@ -34,6 +36,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+
+pub mod lifetime;
+mod select;
+pub mod spatial;
+pub mod std_abs;
+#[cfg(test)]
+mod tests;
 
 /// A competition applied row by row to a layer's pre-activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -86,7 +95,9 @@ impl Competition {
                 if rank == 0 {
                     return Err(Error::param("maxout rank", rank, "at least 1"));
                 }
-                Ok(units * rank)
+                units
+                    .checked_mul(rank)
+                    .ok_or_else(|| Error::param("maxout rank", rank, format!("small enough that {units} x rank fits in memory")))
             }
             Competition::KSparse { k } => {
                 if k == 0 || k > units {
@@ -137,19 +148,21 @@ impl Competition {
                 }
             }
             Competition::KSparse { k } => {
-                let mut order: Vec<usize> = Vec::with_capacity(pre);
-                for ((zr, or), wr) in z.chunks_exact(pre).zip(out.chunks_exact_mut(pre)).zip(winners.chunks_exact_mut(pre)) {
-                    order.clear();
-                    order.extend(0..pre);
-                    // Largest first; equal values keep index order (the sort is stable).
-                    order.sort_by(|&a, &b| zr[b].total_cmp(&zr[a]));
-                    or.fill(0.0);
-                    wr.fill(false);
-                    for &i in &order[..k] {
-                        or[i] = zr[i];
-                        wr[i] = true;
+                // Largest first (by `f32::total_cmp`), equal values in index order; a scratch buffer
+                // on the stack for rows of up to 1024 units.
+                select::with_buffer(pre, |buf| {
+                    for ((zr, or), wr) in z.chunks_exact(pre).zip(out.chunks_exact_mut(pre)).zip(winners.chunks_exact_mut(pre)) {
+                        for (i, (c, &v)) in buf.iter_mut().zip(zr).enumerate() {
+                            *c = (v, i);
+                        }
+                        or.fill(0.0);
+                        wr.fill(false);
+                        for &(v, i) in select::top_k(buf, k) {
+                            or[i] = v;
+                            wr[i] = true;
+                        }
                     }
-                }
+                });
             }
         }
         Ok(())
@@ -160,7 +173,13 @@ impl Competition {
     /// (for [`Competition::Abs`], with the sign of the piece used).
     pub fn backward(&self, grad_out: &[f32], winners: &[bool], rows: usize, grad_pre: &mut [f32]) -> Result<()> {
         let pieces = self.pieces();
-        if winners.len() != grad_pre.len() || grad_out.len() * pieces != winners.len() || (rows > 0 && !winners.len().is_multiple_of(rows)) {
+        if pieces == 0 {
+            return Err(Error::param("maxout rank", 0, "at least 1"));
+        }
+        if winners.len() != grad_pre.len()
+            || grad_out.len().checked_mul(pieces) != Some(winners.len())
+            || (rows > 0 && !winners.len().is_multiple_of(rows))
+        {
             return Err(Error::shape(
                 format!("{self} backward"),
                 format!("grad_out {}, winners {}, grad_pre {}", grad_out.len(), winners.len(), grad_pre.len()),
@@ -191,7 +210,8 @@ impl Competition {
 
     /// Convenience for small inputs and tests: allocates and returns `(output, winners)`.
     pub fn apply(&self, z: &[f32], rows: usize) -> Result<(Vec<f32>, Vec<bool>)> {
-        let mut out = vec![0.0; z.len() / self.pieces()];
+        // A maxout rank of 0 is refused by `forward`; `max(1)` only avoids dividing by it here.
+        let mut out = vec![0.0; z.len() / self.pieces().max(1)];
         let mut winners = vec![false; z.len()];
         self.forward(z, rows, &mut out, &mut winners)?;
         Ok((out, winners))
@@ -199,11 +219,17 @@ impl Competition {
 
     fn check_buffers(&self, z: usize, rows: usize, out: usize, winners: usize) -> Result<usize> {
         let pieces = self.pieces();
-        if rows == 0 || !z.is_multiple_of(rows) || winners != z || out * pieces != z {
+        if pieces == 0 {
+            return Err(Error::param("maxout rank", 0, "at least 1"));
+        }
+        // Each row must hold whole maxout units: a row width that is not a multiple of the rank would
+        // let a block straddle two examples.
+        if rows == 0 || !z.is_multiple_of(rows) || winners != z || out.checked_mul(pieces) != Some(z) || !(z / rows).is_multiple_of(pieces)
+        {
             return Err(Error::shape(
                 format!("{self} forward"),
                 format!("{rows} rows, z {z}, out {out}, winners {winners}"),
-                format!("z = winners = rows x width, out = z / {pieces}"),
+                format!("z = winners = rows x width with width a multiple of {pieces}, out = z / {pieces}"),
             ));
         }
         let pre = z / rows;
