@@ -354,3 +354,28 @@ mod tests {
         assert_eq!(ds.class_counts(), vec![1, 0, 0, 3, 0]);
     }
 }
+
+/// The validation size used when none is given: 10000 for a training set of at least 20000
+/// examples (the papers' 50000 / 10000 split of MNIST), else one sixth of it.
+pub fn default_validation(n: usize) -> usize {
+    if n >= 20000 { 10000 } else { n / 6 }
+}
+
+/// Loads `source` (a [`DataSpec`]: `sample`, `mnist:DIR`, `DIR` or `synthetic:...`) and returns
+/// `(train, validation, test)`: the validation set is the last `validation` training examples
+/// (default: [`default_validation`]). With `l2_normalize` every example is scaled to unit norm.
+pub fn load_split(source: &str, validation: Option<usize>, l2_normalize: bool) -> Result<(Dataset, Dataset, Dataset)> {
+    let spec = DataSpec::parse(source)?;
+    let TrainTest { train, mut test } = load(&spec)?;
+    let n_val = validation.unwrap_or_else(|| default_validation(train.len()));
+    let (mut train, mut val) = train.split_last(n_val).map_err(|e| match e {
+        Error::Param { value, expected, .. } => Error::Param { name: "validation size".into(), value, expected: format!("{expected} (the training set of {source} has {} examples)", train.len()) },
+        e => e,
+    })?;
+    if l2_normalize {
+        for d in [&mut train, &mut val, &mut test] {
+            d.l2_normalize();
+        }
+    }
+    Ok((train, val, test))
+}

@@ -79,7 +79,7 @@ impl Default for DataConfig {
 impl DataConfig {
     /// The validation size for a training set of `n` examples (see [`DataConfig::validation`]).
     pub fn validation_size(&self, n: usize) -> usize {
-        self.validation.unwrap_or(if n >= 20000 { 10000 } else { n / 6 })
+        self.validation.unwrap_or_else(|| crate::data::default_validation(n))
     }
 }
 
