@@ -356,9 +356,9 @@ mod tests {
 }
 
 /// The validation size used when none is given: 10000 for a training set of at least 20000
-/// examples (the papers' 50000 / 10000 split of MNIST), else one sixth of it.
+/// examples (the papers' 50000 / 10000 split of MNIST), else a tenth of it.
 pub fn default_validation(n: usize) -> usize {
-    if n >= 20000 { 10000 } else { n / 6 }
+    if n >= 20000 { 10000 } else { n / 10 }
 }
 
 /// Loads `source` (a [`DataSpec`]: `sample`, `mnist:DIR`, `DIR` or `synthetic:...`) and returns

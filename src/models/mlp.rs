@@ -289,8 +289,12 @@ impl Mlp {
             if y >= classes {
                 return Err(Error::Data(format!("label {y} of example {r} in the batch is outside 0..{classes}")));
             }
+            // -log softmax(l)_y = log sum_j exp(l_j - max) + max - l_y, exact even where p_y underflows.
+            let logits = ws.logits.row(r);
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_sum = logits.iter().map(|&l| ((l - max) as f64).exp()).sum::<f64>().ln();
+            loss += log_sum + (max - logits[y]) as f64;
             let row = ws.grad_out.row_mut(r);
-            loss -= (row[y].max(f32::MIN_POSITIVE) as f64).ln();
             row[y] -= 1.0;
             row.iter_mut().for_each(|g| *g *= inv);
         }

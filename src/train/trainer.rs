@@ -62,9 +62,7 @@ pub struct RunProgress {
     pub best_epoch: usize,
     /// Its validation errors.
     pub best_val_errors: usize,
-    /// Whether the run is over (all epochs done or stopped early).
-    pub finished: bool,
-    /// Why it ended, when it did.
+    /// Why it ended, when it did (a resumed run with more epochs or more patience goes on).
     pub stop_reason: Option<String>,
 }
 
@@ -176,10 +174,14 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
     let mut x = Matrix::zeros(batch, train.dim);
     let mut y = vec![0u8; batch];
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut stop_reason = progress.stop_reason.clone();
+    let early_stop = |p: &RunProgress| match cfg.patience {
+        Some(patience) if p.history.len() >= p.best_epoch + patience => Some(format!("early stop: no validation improvement for {patience} epochs")),
+        _ => None,
+    };
+    progress.stop_reason = early_stop(&progress);
 
     let mut epoch = start_epoch;
-    while epoch <= cfg.epochs && !progress.finished {
+    while epoch <= cfg.epochs && progress.stop_reason.is_none() {
         let t0 = Instant::now();
         let (lr, momentum) = (cfg.lr_at(epoch), cfg.momentum_at(epoch));
         let params = StepParams { lr, momentum, beta2: cfg.beta2, eps: cfg.eps, weight_decay: cfg.weight_decay };
@@ -244,17 +246,10 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
         }
         let meta = [("t".to_string(), opt.t.to_string()), ("epoch".to_string(), epoch.to_string())].into_iter().collect();
         checkpoint::save_tensors(&paths.last_state(), &state, meta)?;
-        if let Some(p) = cfg.patience
-            && epoch - progress.best_epoch >= p
-        {
-            stop_reason = Some(format!("early stop: no validation improvement for {p} epochs"));
-            progress.finished = true;
-        }
+        progress.stop_reason = early_stop(&progress);
         if epoch == cfg.epochs {
-            stop_reason.get_or_insert_with(|| format!("all {} epochs done", cfg.epochs));
-            progress.finished = true;
+            progress.stop_reason.get_or_insert_with(|| format!("all {} epochs done", cfg.epochs));
         }
-        progress.stop_reason = stop_reason.clone();
         crate::report::io::write_json(&paths.progress(), &progress)?;
         write_curves(&paths.curve(), &exp.name, &progress.history)?;
         epoch += 1;
@@ -272,7 +267,7 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
         val_size: val.len(),
         test_errors,
         test_size: test.map_or(0, |t| t.len()),
-        stop_reason: stop_reason.unwrap_or_else(|| "finished".into()),
+        stop_reason: progress.stop_reason.clone().unwrap_or_else(|| format!("all {} epochs done", cfg.epochs)),
         seconds: started.elapsed().as_secs_f64(),
         best_checkpoint: paths.best(),
     };
