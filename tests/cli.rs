@@ -1,0 +1,94 @@
+//! The `compete` binary end to end: train, resume, eval, run, bench, and its errors on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn compete(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_compete")).args(args).current_dir(cwd).output().expect("the compete binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+const DATA: &str = "synthetic:blobs,n=600,n_test=200,dim=8,classes=3,spread=0.3,seed=3";
+
+#[test]
+fn train_resume_and_eval_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--threads", "1", "train", "--data", DATA, "--hidden", "12,12", "--competition", "maxout:2", "--batch-size", "20", "--out", "run"];
+    let o = compete(&[&base[..], &["--epochs", "2", "--dropout-hidden", "0.2", "--max-norm", "2.0"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("8-12(maxout:2)-12(maxout:2)-3") && out.contains("test "), "{out}");
+
+    // Continue the same run to 3 epochs: the folder's own config.toml is used, with --epochs overriding it.
+    let o = compete(&["--threads", "1", "train", "--resume", "--out", "run", "--epochs", "3"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["history"].as_array().unwrap().len(), 3);
+    assert_eq!(metrics["outcome"]["epochs"], 3);
+    let config = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    assert!(config.contains("maxout:2") && config.contains("max_norm = 2.0"), "{config}");
+
+    let o = compete(&["eval", "run/checkpoints/best.safetensors", "--data", DATA, "--json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["examples"], 200);
+    assert_eq!(report["errors"], metrics["outcome"]["test_errors"], "eval agrees with the run's own report");
+}
+
+#[test]
+fn run_an_experiment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exp.toml");
+    std::fs::write(
+        &file,
+        format!("kind = \"train\"\nname = \"tiny\"\n[data]\nsource = \"{DATA}\"\n[model]\nhidden = [10]\ncompetition = \"lwta:2\"\n[train]\nepochs = 2\nbatch_size = 25\n"),
+    )
+    .unwrap();
+    let o = compete(&["run", "exp.toml"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dir.path().join("runs/tiny/checkpoints/best.safetensors").exists());
+    std::fs::write(&file, "kind = \"dance\"\n").unwrap();
+    let o = compete(&["run", "exp.toml"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("exp.toml") && text(&o).contains("dance"), "{}", text(&o));
+}
+
+#[test]
+fn bench_reports_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = compete(&["--threads", "1", "bench", "--hidden", "32", "--steps", "3", "--warmup", "1", "--epoch", "200", "--json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = lines.iter().map(|l| l["competition"].as_str().unwrap()).collect();
+    assert_eq!(names, ["relu", "lwta:2", "maxout:2"]);
+    assert!(lines.iter().all(|l| l["median_ms"].as_f64().unwrap() > 0.0 && l["threads"] == 1));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    std::fs::write(dir.path().join("junk.safetensors"), b"not a checkpoint").unwrap();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["train", "--data", "mnist:empty", "--epochs", "1"], vec!["train-images-idx3-ubyte"]),
+        (vec!["train", "--data", DATA, "--hidden", "10", "--competition", "lwta:3", "--epochs", "1"], vec!["lwta block size", "3", "10"]),
+        (vec!["train", "--data", DATA, "--hidden", "10", "--competition", "maxout:0"], vec!["maxout rank", "0"]),
+        (vec!["train", "--data", DATA, "--dropout-hidden", "1.5"], vec!["dropout_hidden", "1.5", "[0, 1)"]),
+        (vec!["train", "--data", DATA, "--validation", "600"], vec!["validation", "600"]),
+        (vec!["train", "--resume", "--out", "nowhere"], vec!["nowhere", "config.toml"]),
+        (vec!["eval", "junk.safetensors", "--data", DATA], vec!["junk.safetensors"]),
+        (vec!["eval", "missing.safetensors"], vec!["missing.safetensors"]),
+        (vec!["--threads", "0", "bench"], vec!["--threads", "0"]),
+    ];
+    for (args, needles) in cases {
+        let o = compete(&args, dir.path());
+        let out = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {out}");
+        assert!(!out.contains("panicked"), "{args:?} panicked: {out}");
+        for n in needles {
+            assert!(out.contains(n), "{args:?}: {n:?} not in {out}");
+        }
+    }
+}
