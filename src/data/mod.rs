@@ -369,7 +369,7 @@ pub fn load_split(source: &str, validation: Option<usize>, l2_normalize: bool) -
     let TrainTest { train, mut test } = load(&spec)?;
     let n_val = validation.unwrap_or_else(|| default_validation(train.len()));
     let (mut train, mut val) = train.split_last(n_val).map_err(|e| match e {
-        Error::Param { value, expected, .. } => Error::Param { name: "validation size".into(), value, expected: format!("{expected} (the training set of {source} has {} examples)", train.len()) },
+        Error::Param { value, expected, .. } => Error::Param { name: format!("validation size for {source}"), value, expected },
         e => e,
     })?;
     if l2_normalize {
