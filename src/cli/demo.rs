@@ -37,9 +37,15 @@ pub struct DemoArgs {
 
 /// The three networks of paper A's Table 1: ReLU without dropout, LWTA and maxout with dropout.
 pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
-    let nets = [("relu", Competition::Relu, 0.0, 0.0, None), ("lwta", Competition::Lwta { block: 2 }, 0.2, 0.5, None), ("maxout", Competition::Maxout { rank: 2 }, 0.2, 0.5, Some(3.5))];
+    // (name, competition, input dropout, hidden dropout, max-norm, learning rate): the settings of
+    // experiments/table1-*.toml.
+    let nets = [
+        ("relu", Competition::Relu, 0.0, 0.0, None, 0.05),
+        ("lwta", Competition::Lwta { block: 2 }, 0.2, 0.5, Some(2.0), 0.01),
+        ("maxout", Competition::Maxout { rank: 2 }, 0.2, 0.5, Some(2.0), 0.01),
+    ];
     nets.iter()
-        .map(|&(name, c, din, dh, max_norm)| {
+        .map(|&(name, c, din, dh, max_norm, lr)| {
             let mut e = Experiment { name: name.to_string(), ..Default::default() };
             e.data.source = args.data.clone();
             e.model.hidden = args.hidden.clone();
@@ -49,7 +55,7 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
             e.train.dropout_input = din;
             e.train.dropout_hidden = dh;
             e.train.max_norm = max_norm;
-            e.train.lr_decay = 0.95;
+            e.train.lr = lr;
             e
         })
         .collect()

@@ -58,7 +58,7 @@ pub struct TrainArgs {
     /// Final momentum (beta1 for Adam).
     #[arg(long)]
     pub momentum: Option<f32>,
-    /// Max-norm of hidden units' incoming weights.
+    /// Max-norm of every unit's incoming weights (softmax layer included).
     #[arg(long)]
     pub max_norm: Option<f32>,
     /// L2 weight decay.

@@ -161,7 +161,7 @@ pub struct TrainConfig {
     pub eps: f32,
     /// L2 weight decay on weights.
     pub weight_decay: f32,
-    /// Max-norm of every hidden unit's incoming weight vector (unset: no constraint).
+    /// Max-norm of every unit's incoming weight vector, softmax layer included (unset: no constraint).
     pub max_norm: Option<f32>,
     /// Dropout probability of the inputs.
     pub dropout_input: f32,

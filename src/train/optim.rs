@@ -109,12 +109,14 @@ impl Optimizer {
 
 /// Max-norm constraint (Srivastava et al. 2014; used by maxout networks, Goodfellow et al. 2013):
 /// the incoming weight vector of every unit (a row of `W` here, a column in the `x^T W` notation)
-/// is rescaled to norm `c` when its norm exceeds `c`. Applied to hidden layers only.
-pub fn apply_max_norm(layers: &mut [Layer], hidden_layers: usize, c: f32) -> Result<()> {
+/// is rescaled to norm `c` when its norm exceeds `c`. Applied to every layer, the softmax layer
+/// included, as both papers do: an unconstrained softmax layer lets the logits, and the loss, run
+/// away under dropout.
+pub fn apply_max_norm(layers: &mut [Layer], c: f32) -> Result<()> {
     if c.is_nan() || c <= 0.0 {
         return Err(Error::param("max_norm", c, "a positive number"));
     }
-    for layer in layers.iter_mut().take(hidden_layers) {
+    for layer in layers.iter_mut() {
         let cols = layer.weight.cols;
         layer.weight.data.par_chunks_mut(cols).for_each(|row| {
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -171,16 +173,16 @@ mod tests {
     }
 
     #[test]
-    fn max_norm_rescales_only_long_rows_of_hidden_layers() {
+    fn max_norm_rescales_only_long_rows() {
         let mut net = tiny();
         net.layers[0].weight.data = vec![3.0, 4.0, 0.0, 0.1, 0.1, 0.1, 0.0, 0.0, 0.0, 6.0, 8.0, 0.0];
-        net.layers[1].weight.data.iter_mut().for_each(|w| *w = 10.0);
-        apply_max_norm(&mut net.layers, 1, 1.0).unwrap();
+        net.layers[1].weight.data = vec![0.0, 0.0, 2.0, 0.0, 0.5, 0.0, 0.0, 0.0];
+        apply_max_norm(&mut net.layers, 1.0).unwrap();
         let w = &net.layers[0].weight.data;
         assert!((w[0] - 0.6).abs() < 1e-6 && (w[1] - 0.8).abs() < 1e-6);
         assert_eq!(&w[3..6], &[0.1, 0.1, 0.1]);
         assert!((w[9] - 0.6).abs() < 1e-6 && (w[10] - 0.8).abs() < 1e-6);
-        assert!(net.layers[1].weight.data.iter().all(|&x| x == 10.0), "the softmax layer is not constrained");
-        assert!(apply_max_norm(&mut net.layers, 1, 0.0).unwrap_err().to_string().contains("max_norm"));
+        assert_eq!(net.layers[1].weight.data, vec![0.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0], "the softmax layer is constrained too");
+        assert!(apply_max_norm(&mut net.layers, 0.0).unwrap_err().to_string().contains("max_norm"));
     }
 }

@@ -203,7 +203,7 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
             loss_sum += loss as f64;
             opt.step(&mut mlp, &grads, params);
             if let Some(c) = cfg.max_norm {
-                apply_max_norm(&mut mlp.layers, config.hidden.len(), c)?;
+                apply_max_norm(&mut mlp.layers, c)?;
             }
             bar.inc(1);
         }
