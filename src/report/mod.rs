@@ -1,1 +1,14 @@
-//! (being written)
+//! Reporting: atomic writes of run files, progress on the terminal or in logs, and PNG line plots.
+//!
+//! - [`io`]: [`write_atomic`] and [`write_json`], so a run folder never holds a half-written file;
+//! - [`progress`]: [`Progress`] (an `indicatif` bar on a terminal, throttled log lines elsewhere,
+//!   or nothing) and [`log_line`];
+//! - [`plot`]: [`line_plot`], PNG figures with an embedded font (no system font needed).
+
+pub mod io;
+pub mod plot;
+pub mod progress;
+
+pub use io::{write_atomic, write_json};
+pub use plot::{Series, line_plot};
+pub use progress::{Progress, ProgressMode, is_quiet, log_line, set_quiet};
