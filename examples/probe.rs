@@ -1,9 +1,15 @@
 use compete::tensor::{Matrix, Op, matmul};
 use std::time::Instant;
 fn t(label: &str, mut f: impl FnMut()) {
-    for _ in 0..3 { f(); }
+    for _ in 0..3 {
+        f();
+    }
     let mut v = vec![];
-    for _ in 0..20 { let s = Instant::now(); f(); v.push(s.elapsed().as_secs_f64() * 1e3); }
+    for _ in 0..20 {
+        let s = Instant::now();
+        f();
+        v.push(s.elapsed().as_secs_f64() * 1e3);
+    }
     v.sort_by(f64::total_cmp);
     println!("{label:<40} {:.3} ms (min {:.3})", v[10], v[0]);
 }
@@ -22,10 +28,18 @@ fn main() {
     t("bwd dZ^T X (1000x100x784)", || matmul(&mut dw1, &h, Op::T, &x, Op::N, false).unwrap());
     t("bwd dZ^T H (1000x100x1000)", || matmul(&mut dw2, &h, Op::T, &h, Op::N, false).unwrap());
     t("bwd dZ W2 (100x1000x1000)", || matmul(&mut z, &h, Op::N, &w2, Op::N, false).unwrap());
-    let mut w = vec![0.1f32; 1_000_000]; let mut m = vec![0.0f32; 1_000_000]; let g = vec![0.01f32; 1_000_000];
-    t("sgd 1M params serial", || for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(&g) { *m = 0.9 * *m - 0.01 * g; *w += *m; });
+    let mut w = vec![0.1f32; 1_000_000];
+    let mut m = vec![0.0f32; 1_000_000];
+    let g = vec![0.01f32; 1_000_000];
+    t("sgd 1M params serial", || {
+        for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(&g) {
+            *m = 0.9 * *m - 0.01 * g;
+            *w += *m;
+        }
+    });
     let c = compete::competition::Competition::Lwta { block: 2 };
-    let mut out = vec![0.0; 100000]; let mut win = vec![false; 100000];
+    let mut out = vec![0.0; 100000];
+    let mut win = vec![false; 100000];
     t("lwta fwd 100x1000", || c.forward(&h.data, 100, &mut out, &mut win).unwrap());
 }
 pub fn step_parts() {
@@ -42,7 +56,9 @@ pub fn step_parts() {
         let p = StepParams { lr: 0.01, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
         let m2 = mlp.clone();
         t(&format!("{c} forward"), || m2.forward(&x, &mut ws, None).unwrap());
-        t(&format!("{c} backward"), || { m2.backward(&x, &y, &mut ws, &mut g, Dropout::default()).unwrap(); });
+        t(&format!("{c} backward"), || {
+            m2.backward(&x, &y, &mut ws, &mut g, Dropout::default()).unwrap();
+        });
         t(&format!("{c} opt step"), || opt.step(&mut mlp, &g, p));
     }
 }

@@ -164,7 +164,8 @@ mod tests {
     }
 
     fn filled(rows: usize, cols: usize, seed: u32) -> Matrix {
-        let data = (0..rows * cols).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect();
+        let data =
+            (0..rows * cols).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect();
         Matrix { rows, cols, data }
     }
 

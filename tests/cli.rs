@@ -16,7 +16,8 @@ const DATA: &str = "synthetic:blobs,n=600,n_test=200,dim=8,classes=3,spread=0.3,
 #[test]
 fn train_resume_and_eval_a_run() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--threads", "1", "train", "--data", DATA, "--hidden", "12,12", "--competition", "maxout:2", "--batch-size", "20", "--out", "run"];
+    let base =
+        ["--threads", "1", "train", "--data", DATA, "--hidden", "12,12", "--competition", "maxout:2", "--batch-size", "20", "--out", "run"];
     let o = compete(&[&base[..], &["--epochs", "2", "--dropout-hidden", "0.2", "--max-norm", "2.0"]].concat(), dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -58,7 +59,8 @@ fn run_an_experiment_file() {
 #[test]
 fn bench_reports_json_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let o = compete(&["--threads", "1", "bench", "--hidden", "32", "--steps", "3", "--warmup", "1", "--epoch", "200", "--json"], dir.path());
+    let o =
+        compete(&["--threads", "1", "bench", "--hidden", "32", "--steps", "3", "--warmup", "1", "--epoch", "200", "--json"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let names: Vec<&str> = lines.iter().map(|l| l["competition"].as_str().unwrap()).collect();

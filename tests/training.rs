@@ -43,7 +43,14 @@ fn every_competition_learns_separable_blobs() {
         exp.train.max_norm = Some(3.0);
         let o = train_mlp(&exp, &train, &val, Some(&test), dir.path(), &QUIET).unwrap();
         assert!(o.test_errors.unwrap() <= 10, "{c}: {} test errors of 200", o.test_errors.unwrap());
-        for f in ["config.toml", "progress.json", "metrics.json", "learning_curve.png", "checkpoints/best.safetensors", "checkpoints/last.state.safetensors"] {
+        for f in [
+            "config.toml",
+            "progress.json",
+            "metrics.json",
+            "learning_curve.png",
+            "checkpoints/best.safetensors",
+            "checkpoints/last.state.safetensors",
+        ] {
             assert!(dir.path().join(f).exists(), "{c}: {f} missing");
         }
         // The best checkpoint reproduces the reported test errors.
@@ -134,7 +141,10 @@ fn checkpoints_of_another_architecture_or_shape_are_refused() {
     let bad = dir.path().join("bad.safetensors");
     save_mlp(&bad, &net, &[]).unwrap();
     let err = load_mlp(&bad).unwrap_err().to_string();
-    assert!(err.contains("bad.safetensors") && err.contains("layers.1.weight") && err.contains("[8, 16]") && err.contains("[16, 16]"), "{err}");
+    assert!(
+        err.contains("bad.safetensors") && err.contains("layers.1.weight") && err.contains("[8, 16]") && err.contains("[16, 16]"),
+        "{err}"
+    );
 
     // Not a safetensors file at all.
     std::fs::write(&bad, b"hello").unwrap();

@@ -53,7 +53,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Err(crate::Error::param("--steps/--batch", 0, "at least 1"));
     }
     if !args.json {
-        println!("compete bench: 784-{}-10, batch {}, SGD momentum 0.9, {threads} thread(s)", args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"), args.batch);
+        println!(
+            "compete bench: 784-{}-10, batch {}, SGD momentum 0.9, {threads} thread(s)",
+            args.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
+            args.batch
+        );
         println!("{:<12} {:>10} {:>10} {:>10} {:>12}", "competition", "median ms", "p10 ms", "p90 ms", "epoch s");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -99,7 +103,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             });
             println!("{line}");
         } else {
-            println!("{:<12} {:>10.2} {:>10.2} {:>10.2} {:>12}", c.to_string(), median, p10, p90, epoch_s.map(|s| format!("{s:.2}")).unwrap_or("-".into()));
+            println!(
+                "{:<12} {:>10.2} {:>10.2} {:>10.2} {:>12}",
+                c.to_string(),
+                median,
+                p10,
+                p90,
+                epoch_s.map(|s| format!("{s:.2}")).unwrap_or("-".into())
+            );
         }
     }
     Ok(())

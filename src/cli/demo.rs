@@ -89,12 +89,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
             &std::fs::read_to_string(dir.join("progress.json")).map_err(|e| crate::Error::io(dir.join("progress.json"), e))?,
         )
         .map_err(|e| crate::Error::format(dir.join("progress.json"), e.to_string()))?;
-        series.push(Series { name: format!("{} (validation)", o.architecture), points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error)).collect() });
+        series.push(Series {
+            name: format!("{} (validation)", o.architecture),
+            points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error)).collect(),
+        });
         outcomes.push(o);
     }
-    line_plot(&args.out.join("learning_curves.png"), "compete demo: validation error on the MNIST sample", "epoch", "error (%)", &series, false)?;
+    line_plot(
+        &args.out.join("learning_curves.png"),
+        "compete demo: validation error on the MNIST sample",
+        "epoch",
+        "error (%)",
+        &series,
+        false,
+    )?;
     let seconds = started.elapsed().as_secs_f64();
-    crate::report::io::write_json(&args.out.join("summary.json"), &serde_json::json!({ "data": args.data, "runs": outcomes, "seconds": seconds }))?;
+    crate::report::io::write_json(
+        &args.out.join("summary.json"),
+        &serde_json::json!({ "data": args.data, "runs": outcomes, "seconds": seconds }),
+    )?;
 
     println!("\nnetwork                                  test errors        validation errors   best epoch   time");
     for o in &outcomes {

@@ -35,11 +35,8 @@ pub struct MlpConfig {
 impl MlpConfig {
     /// Builds and checks a configuration from `(units, competition)` pairs.
     pub fn new(input: usize, hidden: &[(usize, Competition)], classes: usize) -> Result<Self> {
-        let config = MlpConfig {
-            input,
-            hidden: hidden.iter().map(|&(units, competition)| Hidden { units, competition }).collect(),
-            classes,
-        };
+        let config =
+            MlpConfig { input, hidden: hidden.iter().map(|&(units, competition)| Hidden { units, competition }).collect(), classes };
         config.validate()?;
         Ok(config)
     }
@@ -276,7 +273,11 @@ impl Mlp {
     pub fn backward(&self, x: &Matrix, labels: &[u8], ws: &mut Workspace, grads: &mut Grads, dropout: Dropout) -> Result<f32> {
         let batch = x.rows;
         if labels.len() != batch || ws.logits.rows != batch {
-            return Err(Error::shape("labels", format!("{} labels", labels.len()), format!("{batch}, one per example of the forward pass")));
+            return Err(Error::shape(
+                "labels",
+                format!("{} labels", labels.len()),
+                format!("{batch}, one per example of the forward pass"),
+            ));
         }
         let classes = self.config.classes;
         // dL/dlogits = (softmax - onehot) / batch.
@@ -447,7 +448,11 @@ mod tests {
             for i in 0..n_w + net.layers[l].bias.len() {
                 let perturbed = |d: f32| {
                     let mut n = net.clone();
-                    if i < n_w { n.layers[l].weight.data[i] += d } else { n.layers[l].bias[i - n_w] += d }
+                    if i < n_w {
+                        n.layers[l].weight.data[i] += d
+                    } else {
+                        n.layers[l].bias[i - n_w] += d
+                    }
                     loss_at(&n, &x, &y, dropout, 5)
                 };
                 let ((lp, wp), (lm, wm)) = (perturbed(eps), perturbed(-eps));
@@ -457,7 +462,10 @@ mod tests {
                 }
                 let numeric = (lp - lm) / (2.0 * eps as f64);
                 let analytic = if i < n_w { grads[l].weight.data[i] } else { grads[l].bias[i - n_w] } as f64;
-                assert!((numeric - analytic).abs() < 2e-3 + 2e-2 * analytic.abs(), "{competitions:?} layer {l} param {i}: numeric {numeric}, analytic {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 2e-3 + 2e-2 * analytic.abs(),
+                    "{competitions:?} layer {l} param {i}: numeric {numeric}, analytic {analytic}"
+                );
                 checked += 1;
             }
         }
@@ -466,7 +474,14 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences_for_every_competition() {
-        for c in [Competition::Relu, Competition::Lwta { block: 2 }, Competition::Lwta { block: 3 }, Competition::Maxout { rank: 2 }, Competition::Abs, Competition::KSparse { k: 3 }] {
+        for c in [
+            Competition::Relu,
+            Competition::Lwta { block: 2 },
+            Competition::Lwta { block: 3 },
+            Competition::Maxout { rank: 2 },
+            Competition::Abs,
+            Competition::KSparse { k: 3 },
+        ] {
             check_gradients(&[c, c], Dropout::default());
         }
         check_gradients(&[Competition::Maxout { rank: 3 }, Competition::Lwta { block: 2 }, Competition::Relu], Dropout::default());

@@ -85,7 +85,9 @@ pub fn load_mlp(path: &Path) -> Result<Mlp> {
     match meta.get("format").map(String::as_str) {
         Some(MLP_FORMAT) => {}
         Some(other) => return Err(Error::format(path, format!("checkpoint format {other:?}, expected {MLP_FORMAT:?}"))),
-        None => return Err(Error::format(path, format!("no `format` in the metadata: not a compete MLP checkpoint (expected {MLP_FORMAT:?})"))),
+        None => {
+            return Err(Error::format(path, format!("no `format` in the metadata: not a compete MLP checkpoint (expected {MLP_FORMAT:?})")));
+        }
     }
     let config: MlpConfig = match meta.get("config") {
         Some(c) => serde_json::from_str(c).map_err(|e| Error::format(path, format!("metadata `config`: {e}")))?,

@@ -52,7 +52,13 @@ fn default_name() -> String {
 
 impl Default for Experiment {
     fn default() -> Self {
-        Experiment { kind: default_kind(), name: default_name(), data: DataConfig::default(), model: ModelConfig::default(), train: TrainConfig::default() }
+        Experiment {
+            kind: default_kind(),
+            name: default_name(),
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+        }
     }
 }
 
@@ -228,8 +234,10 @@ impl TrainConfig {
         if let Some(c) = self.max_norm {
             positive("train.max_norm", c)?;
         }
-        unit("train.dropout_input", self.dropout_input).map_err(|_| Error::param("train.dropout_input", self.dropout_input, "a probability in [0, 1)"))?;
-        unit("train.dropout_hidden", self.dropout_hidden).map_err(|_| Error::param("train.dropout_hidden", self.dropout_hidden, "a probability in [0, 1)"))?;
+        unit("train.dropout_input", self.dropout_input)
+            .map_err(|_| Error::param("train.dropout_input", self.dropout_input, "a probability in [0, 1)"))?;
+        unit("train.dropout_hidden", self.dropout_hidden)
+            .map_err(|_| Error::param("train.dropout_hidden", self.dropout_hidden, "a probability in [0, 1)"))?;
         if self.patience == Some(0) {
             return Err(Error::param("train.patience", 0, "at least 1 epoch (or leave it unset)"));
         }
@@ -319,7 +327,15 @@ mod tests {
 
     #[test]
     fn schedules_follow_their_formulas() {
-        let t = TrainConfig { lr: 0.1, lr_decay: 0.5, min_lr: 0.02, momentum_start: 0.5, momentum: 0.9, momentum_ramp_epochs: 4, ..Default::default() };
+        let t = TrainConfig {
+            lr: 0.1,
+            lr_decay: 0.5,
+            min_lr: 0.02,
+            momentum_start: 0.5,
+            momentum: 0.9,
+            momentum_ramp_epochs: 4,
+            ..Default::default()
+        };
         assert_eq!(t.lr_at(1), 0.1);
         assert_eq!(t.lr_at(2), 0.05);
         assert_eq!(t.lr_at(4), 0.02);

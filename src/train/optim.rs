@@ -82,16 +82,18 @@ impl Optimizer {
                         let (b1, b2) = (p.momentum, p.beta2);
                         let c1 = 1.0 - b1.powi(t);
                         let c2 = 1.0 - b2.powi(t);
-                        w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(
-                            |(((w, m), v), g)| {
+                        w.par_chunks_mut(CHUNK)
+                            .zip(m.par_chunks_mut(CHUNK))
+                            .zip(v.par_chunks_mut(CHUNK))
+                            .zip(g.par_chunks(CHUNK))
+                            .for_each(|(((w, m), v), g)| {
                                 for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                                     let g = g + wd * *w;
                                     *m = b1 * *m + (1.0 - b1) * g;
                                     *v = b2 * *v + (1.0 - b2) * g * g;
                                     *w -= p.lr * (*m / c1) / ((*v / c2).sqrt() + p.eps);
                                 }
-                            },
-                        );
+                            });
                     }
                 }
             }

@@ -104,7 +104,14 @@ pub struct RunOptions {
 
 /// Trains the MLP of `exp` on `train`, choosing the best epoch on `val`, reporting on `test`, and
 /// writing everything into the run folder `dir` (see [`RunPaths`]).
-pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<&Dataset>, dir: &Path, opts: &RunOptions) -> Result<TrainOutcome> {
+pub fn train_mlp(
+    exp: &Experiment,
+    train: &Dataset,
+    val: &Dataset,
+    test: Option<&Dataset>,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<TrainOutcome> {
     let started = Instant::now();
     let cfg = &exp.train;
     cfg.validate()?;
@@ -120,7 +127,11 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
         if let Some(d) = d
             && d.dim != train.dim
         {
-            return Err(Error::shape(format!("{name} set"), format!("{} features", d.dim), format!("{} features like the training set", train.dim)));
+            return Err(Error::shape(
+                format!("{name} set"),
+                format!("{} features", d.dim),
+                format!("{} features like the training set", train.dim),
+            ));
         }
     }
     let paths = RunPaths { dir: dir.to_path_buf() };
@@ -175,7 +186,9 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
     let mut y = vec![0u8; batch];
     let mut order: Vec<usize> = (0..train.len()).collect();
     let early_stop = |p: &RunProgress| match cfg.patience {
-        Some(patience) if p.history.len() >= p.best_epoch + patience => Some(format!("early stop: no validation improvement for {patience} epochs")),
+        Some(patience) if p.history.len() >= p.best_epoch + patience => {
+            Some(format!("early stop: no validation improvement for {patience} epochs"))
+        }
         _ => None,
     };
     progress.stop_reason = early_stop(&progress);
@@ -187,7 +200,8 @@ pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<
         let params = StepParams { lr, momentum, beta2: cfg.beta2, eps: cfg.eps, weight_decay: cfg.weight_decay };
         order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(cfg.seed, epoch as u64, u64::MAX)));
-        let bar = Progress::new(&format!("epoch {epoch}/{}", cfg.epochs), steps as u64, opts.quiet);
+        let label = format!("epoch {epoch}/{}", cfg.epochs);
+        let bar = if opts.quiet { Progress::quiet(&label, steps as u64) } else { Progress::new(&label, steps as u64) };
         let mut loss_sum = 0.0f64;
         for (step, idx) in order.chunks(batch).enumerate() {
             x.resize(idx.len(), train.dim);
@@ -310,7 +324,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 }
 
 fn write_curves(path: &Path, name: &str, history: &[EpochRecord]) -> Result<()> {
-    let pct = |f: fn(&EpochRecord) -> Option<f64>| history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, 100.0 * v))).collect::<Vec<_>>();
+    let pct =
+        |f: fn(&EpochRecord) -> Option<f64>| history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, 100.0 * v))).collect::<Vec<_>>();
     let mut series = vec![Series { name: "validation".into(), points: pct(|r| Some(r.val_error)) }];
     let test = pct(|r| r.test_error);
     if !test.is_empty() {
