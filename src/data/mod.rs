@@ -243,6 +243,31 @@ pub struct TrainTest {
 /// MNIST: 60000 training and 10000 test images of 28x28 pixels (or the shipped sample).
 pub type Mnist = TrainTest;
 
+/// The validation size used when none is given: 10000 for a training set of at least 20000
+/// examples (the papers' 50000 / 10000 split of MNIST), else a tenth of it.
+pub fn default_validation(n: usize) -> usize {
+    if n >= 20000 { 10000 } else { n / 10 }
+}
+
+/// Loads `source` (a [`DataSpec`]: `sample`, `mnist:DIR`, `DIR` or `synthetic:...`) and returns
+/// `(train, validation, test)`: the validation set is the last `validation` training examples
+/// (default: [`default_validation`]). With `l2_normalize` every example is scaled to unit norm.
+pub fn load_split(source: &str, validation: Option<usize>, l2_normalize: bool) -> Result<(Dataset, Dataset, Dataset)> {
+    let spec = DataSpec::parse(source)?;
+    let TrainTest { train, mut test } = load(&spec)?;
+    let n_val = validation.unwrap_or_else(|| default_validation(train.len()));
+    let (mut train, mut val) = train.split_last(n_val).map_err(|e| match e {
+        Error::Param { value, expected, .. } => Error::Param { name: format!("validation size for {source}"), value, expected },
+        e => e,
+    })?;
+    if l2_normalize {
+        for d in [&mut train, &mut val, &mut test] {
+            d.l2_normalize();
+        }
+    }
+    Ok((train, val, test))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,29 +378,4 @@ mod tests {
         let ds = Dataset::from_parts(vec![0.0; 4], vec![3, 0, 3, 3], 1, None, 5).unwrap();
         assert_eq!(ds.class_counts(), vec![1, 0, 0, 3, 0]);
     }
-}
-
-/// The validation size used when none is given: 10000 for a training set of at least 20000
-/// examples (the papers' 50000 / 10000 split of MNIST), else a tenth of it.
-pub fn default_validation(n: usize) -> usize {
-    if n >= 20000 { 10000 } else { n / 10 }
-}
-
-/// Loads `source` (a [`DataSpec`]: `sample`, `mnist:DIR`, `DIR` or `synthetic:...`) and returns
-/// `(train, validation, test)`: the validation set is the last `validation` training examples
-/// (default: [`default_validation`]). With `l2_normalize` every example is scaled to unit norm.
-pub fn load_split(source: &str, validation: Option<usize>, l2_normalize: bool) -> Result<(Dataset, Dataset, Dataset)> {
-    let spec = DataSpec::parse(source)?;
-    let TrainTest { train, mut test } = load(&spec)?;
-    let n_val = validation.unwrap_or_else(|| default_validation(train.len()));
-    let (mut train, mut val) = train.split_last(n_val).map_err(|e| match e {
-        Error::Param { value, expected, .. } => Error::Param { name: format!("validation size for {source}"), value, expected },
-        e => e,
-    })?;
-    if l2_normalize {
-        for d in [&mut train, &mut val, &mut test] {
-            d.l2_normalize();
-        }
-    }
-    Ok((train, val, test))
 }

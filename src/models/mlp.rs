@@ -188,7 +188,7 @@ impl Mlp {
     /// The most probable class of every row of `x`, computed in chunks of `chunk` rows.
     pub fn predict(&self, x: &[f32], chunk: usize) -> Result<Vec<usize>> {
         let dim = self.config.input;
-        if x.len() % dim != 0 {
+        if !x.len().is_multiple_of(dim) {
             return Err(Error::shape("inputs", format!("{} values", x.len()), format!("a multiple of the input width {dim}")));
         }
         let mut ws = Workspace::default();
@@ -443,6 +443,7 @@ mod tests {
         net.backward(&x, &y, &mut ws, &mut grads, dropout).unwrap();
         let eps = 1e-3f32;
         let (mut checked, mut skipped) = (0, 0);
+        #[allow(clippy::needless_range_loop)] // l indexes the network, its clones and the gradients alike
         for l in 0..net.layers.len() {
             let n_w = net.layers[l].weight.data.len();
             for i in 0..n_w + net.layers[l].bias.len() {

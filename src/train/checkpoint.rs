@@ -28,6 +28,9 @@ pub const MLP_FORMAT: &str = "compete-mlp-v1";
 /// A named `f32` tensor: its shape and values.
 pub type Named = (String, Vec<usize>, Vec<f32>);
 
+/// Tensors read from a file, by name: shape and values.
+pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Writes named `f32` tensors and string metadata to a safetensors file, atomically.
 pub fn save_tensors(path: &Path, tensors: &[Named], metadata: HashMap<String, String>) -> Result<()> {
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
@@ -41,7 +44,7 @@ pub fn save_tensors(path: &Path, tensors: &[Named], metadata: HashMap<String, St
 }
 
 /// Reads every `f32` tensor and the metadata of a safetensors file.
-pub fn load_tensors(path: &Path) -> Result<(HashMap<String, (Vec<usize>, Vec<f32>)>, HashMap<String, String>)> {
+pub fn load_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
@@ -86,7 +89,10 @@ pub fn load_mlp(path: &Path) -> Result<Mlp> {
         Some(MLP_FORMAT) => {}
         Some(other) => return Err(Error::format(path, format!("checkpoint format {other:?}, expected {MLP_FORMAT:?}"))),
         None => {
-            return Err(Error::format(path, format!("no `format` in the metadata: not a compete MLP checkpoint (expected {MLP_FORMAT:?})")));
+            return Err(Error::format(
+                path,
+                format!("no `format` in the metadata: not a compete MLP checkpoint (expected {MLP_FORMAT:?})"),
+            ));
         }
     }
     let config: MlpConfig = match meta.get("config") {
@@ -112,7 +118,7 @@ pub fn load_mlp_expecting(path: &Path, expected: &MlpConfig) -> Result<Mlp> {
 }
 
 /// Reads `{prefix}layers.{i}.weight/bias` for every layer of `config`, checking shapes.
-pub fn read_layers(path: &Path, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>, config: &MlpConfig, prefix: &str) -> Result<Vec<Layer>> {
+pub fn read_layers(path: &Path, tensors: &TensorMap, config: &MlpConfig, prefix: &str) -> Result<Vec<Layer>> {
     let mut layers = Vec::new();
     for (i, (fan_in, outputs)) in config.layer_shapes().into_iter().enumerate() {
         let get = |name: String, shape: Vec<usize>| -> Result<Vec<f32>> {
