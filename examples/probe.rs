@@ -14,6 +14,7 @@ fn t(label: &str, mut f: impl FnMut()) {
     println!("{label:<40} {:.3} ms (min {:.3})", v[10], v[0]);
 }
 fn main() {
+    acc_probe();
     maxout_shapes();
     step_parts();
     let x = Matrix { rows: 100, cols: 784, data: vec![0.5; 78400] };
@@ -73,4 +74,17 @@ pub fn maxout_shapes() {
     t("mx dZ^T X (2000x100x784)", || matmul(&mut dw1, &dz, Op::T, &x, Op::N, false).unwrap());
     t("mx dZ^T H (2000x100x1000)", || matmul(&mut dw2, &dz, Op::T, &h, Op::N, false).unwrap());
     t("mx dZ W2 (100x2000x1000)", || matmul(&mut dh, &dz, Op::N, &w2, Op::N, false).unwrap());
+}
+pub fn acc_probe() {
+    use compete::competition::Competition;
+    use compete::models::mlp::*;
+    let x = Matrix { rows: 100, cols: 784, data: (0..78400).map(|i| (i % 255) as f32 / 255.0).collect() };
+    let mlp = Mlp::new(MlpConfig::new(784, &[(1000, Competition::Relu), (1000, Competition::Relu)], 10).unwrap(), 1).unwrap();
+    let mut z = Matrix::zeros(100, 1000);
+    t("layer0 matmul acc=true real weights", || matmul(&mut z, &x, Op::N, &mlp.layers[0].weight, Op::T, true).unwrap());
+    t("layer0 matmul acc=false real weights", || matmul(&mut z, &x, Op::N, &mlp.layers[0].weight, Op::T, false).unwrap());
+    let h = Matrix { rows: 100, cols: 1000, data: z.data.iter().map(|v| v.max(0.0)).collect() };
+    t("layer1 matmul acc=false real weights", || matmul(&mut z, &h, Op::N, &mlp.layers[1].weight, Op::T, false).unwrap());
+    let mut ws = Workspace::default();
+    t("forward", || mlp.forward(&x, &mut ws, None).unwrap());
 }

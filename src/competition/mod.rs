@@ -130,6 +130,25 @@ impl Competition {
                     *o = v.abs();
                 }
             }
+            Competition::Lwta { block: 2 } => {
+                // The common case, without the general block loop: the second unit wins only when it
+                // is strictly larger (or the first is NaN), as in `argmax_first`.
+                for ((zb, ob), wb) in z.chunks_exact(2).zip(out.chunks_exact_mut(2)).zip(winners.chunks_exact_mut(2)) {
+                    let second = second_wins(zb[0], zb[1]);
+                    wb[0] = !second;
+                    wb[1] = second;
+                    ob[0] = if second { 0.0 } else { zb[0] };
+                    ob[1] = if second { zb[1] } else { 0.0 };
+                }
+            }
+            Competition::Maxout { rank: 2 } => {
+                for ((zb, o), wb) in z.chunks_exact(2).zip(out.iter_mut()).zip(winners.chunks_exact_mut(2)) {
+                    let second = second_wins(zb[0], zb[1]);
+                    wb[0] = !second;
+                    wb[1] = second;
+                    *o = if second { zb[1] } else { zb[0] };
+                }
+            }
             Competition::Lwta { block } => {
                 for ((zb, ob), wb) in z.chunks_exact(block).zip(out.chunks_exact_mut(block)).zip(winners.chunks_exact_mut(block)) {
                     let best = argmax_first(zb);
@@ -236,6 +255,12 @@ impl Competition {
         self.pre_width(pre / pieces)?;
         Ok(pre)
     }
+}
+
+/// Whether `b` beats `a` in a block of two: `argmax_first(&[a, b]) == 1`.
+#[inline(always)]
+fn second_wins(a: f32, b: f32) -> bool {
+    b > a || (a.is_nan() && !b.is_nan())
 }
 
 /// Index of the first maximum of a non-empty slice (NaN never wins over a number).

@@ -6,6 +6,7 @@
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
@@ -246,7 +247,7 @@ impl Mlp {
             // The local competition: output and winners (the submask) in one pass.
             cache.out.resize(batch, self.config.hidden[l].units);
             cache.winners.resize(cache.pre.data.len(), false);
-            competition.forward(&cache.pre.data, batch, &mut cache.out.data, &mut cache.winners)?;
+            par_forward(competition, &cache.pre.data, batch, &mut cache.out.data, &mut cache.winners)?;
             cache.keep.clear();
             if let Some(rng) = rng.as_deref_mut()
                 && dropout.hidden > 0.0
@@ -319,7 +320,7 @@ impl Mlp {
                 apply_keep_mask(&mut ws.grad_h.data, &below.keep, dropout.hidden);
             }
             ws.grad_out.resize(batch, below.pre.cols);
-            self.config.hidden[l - 1].competition.backward(&ws.grad_h.data, &below.winners, batch, &mut ws.grad_out.data)?;
+            par_backward(self.config.hidden[l - 1].competition, &ws.grad_h.data, &below.winners, batch, &mut ws.grad_out.data)?;
         }
         Ok((loss / batch as f64) as f32)
     }
@@ -359,6 +360,35 @@ pub struct Workspace {
     input_keep: Vec<bool>,
     grad_out: Matrix,
     grad_h: Matrix,
+}
+
+/// Rows per parallel task of the row-wise competitions (each row is independent, so the result does
+/// not depend on how rows are split).
+const ROWS_PER_TASK: usize = 25;
+
+/// [`Competition::forward`] over groups of rows in parallel.
+fn par_forward(c: Competition, z: &[f32], rows: usize, out: &mut [f32], winners: &mut [bool]) -> Result<()> {
+    if rows <= ROWS_PER_TASK || rayon::current_num_threads() == 1 {
+        return c.forward(z, rows, out, winners);
+    }
+    let (zw, ow) = (z.len() / rows, out.len() / rows);
+    z.par_chunks(zw * ROWS_PER_TASK)
+        .zip(out.par_chunks_mut(ow * ROWS_PER_TASK))
+        .zip(winners.par_chunks_mut(zw * ROWS_PER_TASK))
+        .try_for_each(|((z, o), w)| c.forward(z, z.len() / zw, o, w))
+}
+
+/// [`Competition::backward`] over groups of rows in parallel.
+fn par_backward(c: Competition, grad_out: &[f32], winners: &[bool], rows: usize, grad_pre: &mut [f32]) -> Result<()> {
+    if rows <= ROWS_PER_TASK || rayon::current_num_threads() == 1 {
+        return c.backward(grad_out, winners, rows, grad_pre);
+    }
+    let (gw, ww) = (grad_out.len() / rows, winners.len() / rows);
+    grad_out
+        .par_chunks(gw * ROWS_PER_TASK)
+        .zip(winners.par_chunks(ww * ROWS_PER_TASK))
+        .zip(grad_pre.par_chunks_mut(ww * ROWS_PER_TASK))
+        .try_for_each(|((g, w), p)| c.backward(g, w, w.len() / ww, p))
 }
 
 /// Draws a keep-mask: each entry kept with probability `1 - rate`. Uses 16 random bits per entry
