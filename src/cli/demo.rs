@@ -109,20 +109,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &serde_json::json!({ "data": args.data, "runs": outcomes, "seconds": seconds }),
     )?;
 
-    println!("\nnetwork                                  test errors        validation errors   best epoch   time");
+    let width = outcomes.iter().map(|o| o.architecture.len()).max().unwrap_or(7).max(7);
+    println!("\n{:<width$}  {:>18}  {:>12}  {:>10}  {:>6}", "network", "test errors", "validation", "best epoch", "time");
     for o in &outcomes {
         let t = o.test_errors.unwrap_or(0);
-        println!(
-            "{:<40} {:>5} / {:<5} {:>5.2}%  {:>5} / {:<5}      {:>5}      {:>5.0} s",
-            o.architecture,
-            t,
-            o.test_size,
-            100.0 * t as f64 / o.test_size.max(1) as f64,
-            o.val_errors,
-            o.val_size,
-            o.best_epoch,
-            o.seconds
-        );
+        let test = format!("{t} / {} ({:.2}%)", o.test_size, 100.0 * t as f64 / o.test_size.max(1) as f64);
+        let val = format!("{} / {}", o.val_errors, o.val_size);
+        println!("{:<width$}  {test:>18}  {val:>12}  {:>10}  {:>4.0} s", o.architecture, o.best_epoch, o.seconds);
     }
     println!("\nrun folder: {} (summary.json, learning_curves.png, and per network metrics.json, checkpoints/)", args.out.display());
     println!("total time: {seconds:.0} s");

@@ -24,7 +24,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::mlp::{Mlp, Workspace};
 use crate::report::plot::{Series, line_plot};
-use crate::report::progress::Progress;
+use crate::report::progress::{Progress, ProgressMode};
 use crate::tensor::Matrix;
 use crate::train::checkpoint::{self, RunPaths, describe};
 use crate::train::config::Experiment;
@@ -201,7 +201,11 @@ pub fn train_mlp(
         order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(cfg.seed, epoch as u64, u64::MAX)));
         let label = format!("epoch {epoch}/{}", cfg.epochs);
-        let bar = if opts.quiet { Progress::quiet(&label, steps as u64) } else { Progress::new(&label, steps as u64) };
+        // A bar within the epoch on a terminal; elsewhere (logs, CI) only the line per epoch below.
+        let bar = match Progress::new(&label, steps as u64) {
+            b if !opts.quiet && b.mode() == ProgressMode::Bar => b,
+            _ => Progress::quiet(&label, steps as u64),
+        };
         let mut loss_sum = 0.0f64;
         for (step, idx) in order.chunks(batch).enumerate() {
             x.resize(idx.len(), train.dim);
@@ -238,13 +242,18 @@ pub fn train_mlp(
             test_error: test_errors.zip(test).map(|(e, t)| e as f64 / t.len() as f64),
             train_seconds,
         };
-        bar.finish(&format!(
+        let summary = format!(
             "epoch {epoch}: loss {:.4}, validation errors {val_errors}/{}{}, {:.1}s",
             record.train_loss,
             val.len(),
             test_errors.map(|e| format!(", test errors {e}")).unwrap_or_default(),
             train_seconds
-        ));
+        );
+        if bar.mode() == ProgressMode::Bar {
+            bar.finish(&summary);
+        } else {
+            log(summary);
+        }
         progress.history.push(record);
 
         // Checkpoints: best first, then last and the progress that points at both.
