@@ -20,6 +20,8 @@
 //! assert_eq!((probs.rows, probs.cols), (2, 3));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod competition;
 pub mod data;
