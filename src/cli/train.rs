@@ -40,6 +40,9 @@ pub struct TrainArgs {
     /// Competition of the hidden layers: relu, lwta:<block>, maxout:<rank>, abs, ksparse:<k>; or one per layer, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub competition: Option<Vec<Competition>>,
+    /// Multiplier of the hidden layers' initial weight range (1: He-uniform).
+    #[arg(long)]
+    pub init_gain: Option<f32>,
     /// Input dropout probability.
     #[arg(long)]
     pub dropout_input: Option<f32>,
@@ -133,6 +136,9 @@ impl TrainArgs {
         }
         if let Some(v) = &self.competition {
             exp.model.competition = if v.len() == 1 { Competitions::One(v[0]) } else { Competitions::PerLayer(v.clone()) };
+        }
+        if let Some(g) = self.init_gain {
+            exp.model.init_gain = g;
         }
         let t = &mut exp.train;
         macro_rules! set {

@@ -129,6 +129,14 @@ impl Mlp {
     /// signals from shrinking through depth), softmax weights `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`
     /// (PyTorch's `nn.Linear` default), biases 0.
     pub fn new(config: MlpConfig, seed: u64) -> Result<Self> {
+        Self::with_gain(config, seed, 1.0)
+    }
+
+    /// As [`Mlp::new`], with the hidden layers' weight range multiplied by `gain` (> 0).
+    pub fn with_gain(config: MlpConfig, seed: u64, gain: f32) -> Result<Self> {
+        if !(gain.is_finite() && gain > 0.0) {
+            return Err(Error::param("model.init_gain", gain, "a positive number"));
+        }
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let shapes = config.layer_shapes();
@@ -137,7 +145,7 @@ impl Mlp {
             .into_iter()
             .enumerate()
             .map(|(l, (fan_in, outputs))| {
-                let bound = if l + 1 < n_layers { (6.0 / fan_in as f32).sqrt() } else { 1.0 / (fan_in as f32).sqrt() };
+                let bound = if l + 1 < n_layers { gain * (6.0 / fan_in as f32).sqrt() } else { 1.0 / (fan_in as f32).sqrt() };
                 let weight = (0..outputs * fan_in).map(|_| rng.random_range(-bound..bound)).collect();
                 Layer { weight: Matrix { rows: outputs, cols: fan_in, data: weight }, bias: vec![0.0; outputs] }
             })
@@ -571,6 +579,17 @@ mod tests {
         let (x, _) = data(2, 5, 1);
         let err = Mlp::new(cfg, 1).unwrap().predict_proba(&x).unwrap_err().to_string();
         assert!(err.contains("5 features") && err.contains("6 features"), "{err}");
+    }
+
+    #[test]
+    fn init_gain_scales_hidden_weights_only() {
+        let cfg = MlpConfig::new(6, &[(4, Competition::Relu)], 2).unwrap();
+        let (a, b) = (Mlp::new(cfg.clone(), 3).unwrap(), Mlp::with_gain(cfg.clone(), 3, 0.5).unwrap());
+        for (x, y) in a.layers[0].weight.data.iter().zip(&b.layers[0].weight.data) {
+            assert!((0.5 * x - y).abs() < 1e-6);
+        }
+        assert_eq!(a.layers[1], b.layers[1]);
+        assert!(Mlp::with_gain(cfg, 3, 0.0).unwrap_err().to_string().contains("model.init_gain"));
     }
 
     #[test]

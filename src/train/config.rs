@@ -108,11 +108,17 @@ pub struct ModelConfig {
     pub hidden: Vec<usize>,
     /// The competition of the hidden layers.
     pub competition: Competitions,
+    /// Multiplier of the hidden layers' initial weight range (1: He-uniform, see [`Mlp::new`]).
+    /// Inverted dropout multiplies the second moment of each hidden layer's output by
+    /// `1 / (1 - p)`, so dropout networks may start better with a gain below 1.
+    ///
+    /// [`Mlp::new`]: crate::models::mlp::Mlp::new
+    pub init_gain: f32,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { hidden: vec![1000, 1000, 1000], competition: Competitions::One(Competition::Relu) }
+        ModelConfig { hidden: vec![1000, 1000, 1000], competition: Competitions::One(Competition::Relu), init_gain: 1.0 }
     }
 }
 

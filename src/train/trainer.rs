@@ -156,7 +156,7 @@ pub fn train_mlp(
                 "a folder without a previous run (pass --resume to continue it, or choose another --out)",
             ));
         }
-        let mlp = Mlp::new(config.clone(), cfg.seed)?;
+        let mlp = Mlp::with_gain(config.clone(), cfg.seed, exp.model.init_gain)?;
         let opt = Optimizer::new(cfg.optimizer, &mlp);
         (mlp, opt, RunProgress::default())
     };
