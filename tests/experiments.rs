@@ -1,0 +1,20 @@
+//! Every experiment file in experiments/ parses and describes a valid network for MNIST.
+
+use compete::train::config::Experiment;
+
+#[test]
+fn every_experiment_file_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(exp.kind, "train", "{}", path.display());
+            exp.model.mlp_config(784, 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(exp.model.init_gain > 0.0);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "expected the Table 1 experiment files, found {seen}");
+}
