@@ -46,7 +46,7 @@ while [ "$#" -gt 0 ]; do
         --pytorch-json) need_value "$@"; pytorch_json="$2"; shift 2 ;;
         --compete) need_value "$@"; compete_bin="$2"; shift 2 ;;
         --out) need_value "$@"; out_dir="$2"; shift 2 ;;
-        -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
