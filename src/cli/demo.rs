@@ -37,15 +37,15 @@ pub struct DemoArgs {
 
 /// The three networks of paper A's Table 1: ReLU without dropout, LWTA and maxout with dropout.
 pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
-    // (name, competition, input dropout, hidden dropout, max-norm, learning rate): the settings of
-    // experiments/table1-*.toml.
+    // (name, competition, input dropout, hidden dropout, max-norm, learning rate, final momentum,
+    // init gain), as in experiments/table1-*.toml (the demo keeps the default lr decay of 0.98).
     let nets = [
-        ("relu", Competition::Relu, 0.0, 0.0, None, 0.05),
-        ("lwta", Competition::Lwta { block: 2 }, 0.2, 0.5, Some(2.0), 0.01),
-        ("maxout", Competition::Maxout { rank: 2 }, 0.2, 0.5, Some(2.0), 0.01),
+        ("relu", Competition::Relu, 0.0, 0.0, None, 0.05, 0.9, 1.0),
+        ("lwta", Competition::Lwta { block: 2 }, 0.2, 0.5, Some(2.0), 0.01, 0.9, 1.0),
+        ("maxout", Competition::Maxout { rank: 2 }, 0.2, 0.5, Some(2.0), 0.05, 0.7, 0.4),
     ];
     nets.iter()
-        .map(|&(name, c, din, dh, max_norm, lr)| {
+        .map(|&(name, c, din, dh, max_norm, lr, momentum, gain)| {
             let mut e = Experiment { name: name.to_string(), ..Default::default() };
             e.data.source = args.data.clone();
             e.model.hidden = args.hidden.clone();
@@ -56,6 +56,8 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
             e.train.dropout_hidden = dh;
             e.train.max_norm = max_norm;
             e.train.lr = lr;
+            e.train.momentum = momentum;
+            e.model.init_gain = gain;
             e
         })
         .collect()
