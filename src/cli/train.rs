@@ -159,10 +159,7 @@ impl TrainArgs {
 /// `compete train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let exp = args.experiment()?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
-    let outcome = train_experiment(&exp, &out, &RunOptions { resume: args.resume, quiet: args.quiet })?;
-    print_outcome(&outcome);
-    Ok(())
+    train_and_print(&exp, args.out.as_deref(), &RunOptions { resume: args.resume, quiet: args.quiet })
 }
 
 /// `compete run FILE`.
@@ -172,14 +169,16 @@ pub fn run_file(args: RunArgs) -> Result<()> {
         exp.data.source = d.clone();
     }
     match exp.kind.as_str() {
-        "train" => {
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&exp.name));
-            let outcome = train_experiment(&exp, &out, &RunOptions { resume: args.resume, quiet: args.quiet })?;
-            print_outcome(&outcome);
-            Ok(())
-        }
+        "train" => train_and_print(&exp, args.out.as_deref(), &RunOptions { resume: args.resume, quiet: args.quiet }),
         other => Err(Error::format(&args.file, format!("kind = {other:?}: expected \"train\""))),
     }
+}
+
+/// Trains `exp` into `out` (default `runs/<name>`) and prints the summary.
+fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOptions) -> Result<()> {
+    let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), std::path::Path::to_path_buf);
+    print_outcome(&train_experiment(exp, &out, opts)?);
+    Ok(())
 }
 
 /// Loads the experiment's data and trains it into `out`.
