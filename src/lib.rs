@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod cli;
 pub mod competition;
 pub mod data;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod eval;
 pub mod models;
 pub mod report;
+pub mod retrieval;
 pub mod tensor;
 pub mod train;
 

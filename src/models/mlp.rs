@@ -217,12 +217,43 @@ impl Mlp {
     /// The logits end up in `ws.logits`, each hidden layer's pre-activations, outputs and winners in
     /// `ws.hidden[l]`.
     pub fn forward(&self, x: &Matrix, ws: &mut Workspace, train: Option<(Dropout, &mut ChaCha8Rng)>) -> Result<()> {
+        let n_hidden = self.config.hidden.len();
+        self.run_hidden(x, ws, train, n_hidden)?;
+        let batch = x.rows;
+        let last = &self.layers[n_hidden];
+        let h_last: &Matrix = match n_hidden {
+            0 if !ws.input_keep.is_empty() => &ws.input,
+            0 => x,
+            _ => &ws.hidden[n_hidden - 1].out,
+        };
+        ws.logits.resize(batch, last.weight.rows);
+        for r in 0..batch {
+            ws.logits.row_mut(r).copy_from_slice(&last.bias);
+        }
+        matmul(&mut ws.logits, h_last, Op::N, &last.weight, Op::T, true)?;
+        Ok(())
+    }
+
+    /// Evaluation forward pass (no dropout) through the first `layers` hidden layers only: their
+    /// pre-activations, outputs and winners end up in `ws.hidden[..layers]`. This is how submasks
+    /// are read without paying for the layers above (see [`crate::analysis::submasks`]).
+    pub fn forward_hidden(&self, x: &Matrix, ws: &mut Workspace, layers: usize) -> Result<()> {
+        if layers > self.config.hidden.len() {
+            return Err(Error::param("layers", layers, format!("at most the {} hidden layers of the network", self.config.hidden.len())));
+        }
+        self.run_hidden(x, ws, None, layers)
+    }
+
+    /// The hidden part of [`Mlp::forward`], up to (not including) hidden layer `upto`.
+    fn run_hidden(&self, x: &Matrix, ws: &mut Workspace, train: Option<(Dropout, &mut ChaCha8Rng)>, upto: usize) -> Result<()> {
         if x.cols != self.config.input {
             return Err(Error::shape("input batch", format!("{} features", x.cols), format!("{} features", self.config.input)));
         }
         let batch = x.rows;
-        let n_hidden = self.config.hidden.len();
-        ws.hidden.resize_with(n_hidden, HiddenCache::default);
+        let n_hidden = upto;
+        if ws.hidden.len() < n_hidden {
+            ws.hidden.resize_with(n_hidden, HiddenCache::default);
+        }
         let (dropout, mut rng) = match train {
             Some((d, rng)) => (d, Some(rng)),
             None => (Dropout::default(), None),
@@ -264,14 +295,6 @@ impl Mlp {
                 apply_keep_mask(&mut cache.out.data, &cache.keep, dropout.hidden);
             }
         }
-
-        let last = &self.layers[n_hidden];
-        let h_last: &Matrix = if n_hidden == 0 { input } else { &ws.hidden[n_hidden - 1].out };
-        ws.logits.resize(batch, last.weight.rows);
-        for r in 0..batch {
-            ws.logits.row_mut(r).copy_from_slice(&last.bias);
-        }
-        matmul(&mut ws.logits, h_last, Op::N, &last.weight, Op::T, true)?;
         Ok(())
     }
 

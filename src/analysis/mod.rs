@@ -1,0 +1,11 @@
+//! What trained networks compute: submasks (paper A, section 3) and their changes during training.
+//!
+//! - [`submasks`]: read the submask (the winners) of any hidden layer for a dataset, as
+//!   [`BinaryCodes`](crate::retrieval::BinaryCodes), and the layer's activations or pre-activations.
+//! - [`flips`]: the flip rate of submasks from one epoch to the next (paper A, Figure 4).
+
+pub mod flips;
+pub mod submasks;
+
+pub use flips::FlipTracker;
+pub use submasks::{LayerFeatures, Representation, conv_submasks, layer_features, submasks};

@@ -1,0 +1,241 @@
+//! Submasks: which subnetwork each input uses (paper A, section 3).
+//!
+//! For input `i` the submask of a layer has one bit per pre-activation, 1 where that pre-activation
+//! won its local competition (see the table in [`crate::competition`]):
+//!
+//! - **ReLU**: the units with non-zero activation (`z > 0`), `units` bits;
+//! - **LWTA**: the winner of each block, `units` bits;
+//! - **maxout**: only the pieces that produced the maximum of their unit (section 3.1), `units x rank`
+//!   bits, so a 1000-unit rank-2 maxout layer gives 2000-bit submasks;
+//! - **convolutional** layers (section 3.3): the pre-activations `> 0` over all maps, see
+//!   [`conv_submasks`].
+//!
+//! The paper uses the penultimate layer (the last hidden layer); any hidden layer can be read here.
+//!
+//! ```
+//! use compete::analysis::submasks;
+//! use compete::competition::Competition;
+//! use compete::models::mlp::{Mlp, MlpConfig};
+//!
+//! let config = MlpConfig::new(3, &[(4, Competition::Maxout { rank: 2 })], 2).unwrap();
+//! let net = Mlp::new(config, 1).unwrap();
+//! let x = vec![0.5, -1.0, 2.0, 1.0, 0.0, -0.5];
+//! let codes = submasks(&net, &x, 0, 256).unwrap();
+//! assert_eq!((codes.len(), codes.bits()), (2, 8)); // 4 units x 2 pieces
+//! // Exactly one piece of each maxout unit wins.
+//! assert_eq!(codes.count_ones(0), 4);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::models::mlp::{Mlp, Workspace};
+use crate::retrieval::BinaryCodes;
+use crate::tensor::Matrix;
+
+/// Which representation of a hidden layer to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Representation {
+    /// The submask (winners), binary.
+    Submasks,
+    /// The outputs after the competition (for maxout: the pooled maxima).
+    Activations,
+    /// The pre-activations `z` (for maxout: the pieces before pooling, paper A Table 2).
+    PreActivations,
+}
+
+impl std::str::FromStr for Representation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "submasks" => Ok(Representation::Submasks),
+            "activations" => Ok(Representation::Activations),
+            "pre-activations" | "preactivations" => Ok(Representation::PreActivations),
+            _ => Err(Error::param("representation", s, "submasks, activations or pre-activations")),
+        }
+    }
+}
+
+impl std::fmt::Display for Representation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Representation::Submasks => "submasks",
+            Representation::Activations => "activations",
+            Representation::PreActivations => "pre-activations",
+        })
+    }
+}
+
+/// What [`layer_features`] reads from one hidden layer.
+#[derive(Clone, Debug, Default)]
+pub struct LayerFeatures {
+    /// Submasks, one code of `pre_width` bits per example (when asked for).
+    pub submasks: Option<BinaryCodes>,
+    /// Outputs after the competition, `[n, units]` (when asked for).
+    pub activations: Option<Matrix>,
+    /// Pre-activations, `[n, pre_width]` (when asked for).
+    pub pre_activations: Option<Matrix>,
+}
+
+/// Checks that `layer` is a hidden layer of `mlp` and `x` holds whole examples; returns the count.
+fn check(mlp: &Mlp, x: &[f32], layer: usize) -> Result<usize> {
+    let hidden = mlp.config.hidden.len();
+    if layer >= hidden {
+        return Err(Error::param(
+            "layer",
+            layer,
+            if hidden == 0 {
+                "a hidden layer, but the network has none".to_string()
+            } else {
+                format!("a hidden layer index from 0 to {}", hidden - 1)
+            },
+        ));
+    }
+    let dim = mlp.config.input;
+    if !x.len().is_multiple_of(dim) {
+        return Err(Error::shape("inputs", format!("{} values", x.len()), format!("a multiple of the input width {dim}")));
+    }
+    Ok(x.len() / dim)
+}
+
+/// Reads the asked representations of hidden layer `layer` (0 = closest to the input) for every
+/// example of `x` (row-major, `input` values per example), evaluating in chunks of `chunk` rows with
+/// no dropout.
+pub fn layer_features(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize, want: &[Representation]) -> Result<LayerFeatures> {
+    let n = check(mlp, x, layer)?;
+    let dim = mlp.config.input;
+    let h = &mlp.config.hidden[layer];
+    let pre_width = h.competition.pre_width(h.units)?;
+    let mut feats = LayerFeatures::default();
+    if want.contains(&Representation::Submasks) {
+        feats.submasks = Some(BinaryCodes::zeros(n, pre_width)?);
+    }
+    if want.contains(&Representation::Activations) {
+        feats.activations = Some(Matrix::zeros(n, h.units));
+    }
+    if want.contains(&Representation::PreActivations) {
+        feats.pre_activations = Some(Matrix::zeros(n, pre_width));
+    }
+    // Only the layers up to `layer` are needed; run a truncated copy of the network's config.
+    let mut ws = Workspace::default();
+    let mut batch = Matrix::zeros(0, dim);
+    let chunk = chunk.max(1);
+    for (c, rows) in x.chunks(chunk * dim).enumerate() {
+        let r0 = c * chunk;
+        let m = rows.len() / dim;
+        batch.resize(m, dim);
+        batch.data.copy_from_slice(rows);
+        mlp.forward_hidden(&batch, &mut ws, layer + 1)?;
+        let cache = &ws.hidden[layer];
+        if let Some(codes) = feats.submasks.as_mut() {
+            for r in 0..m {
+                codes.set_row_from_bools(r0 + r, &cache.winners[r * pre_width..(r + 1) * pre_width]);
+            }
+        }
+        if let Some(a) = feats.activations.as_mut() {
+            a.data[r0 * h.units..(r0 + m) * h.units].copy_from_slice(&cache.out.data);
+        }
+        if let Some(p) = feats.pre_activations.as_mut() {
+            p.data[r0 * pre_width..(r0 + m) * pre_width].copy_from_slice(&cache.pre.data);
+        }
+    }
+    Ok(feats)
+}
+
+/// The submasks of hidden layer `layer` for every example of `x` (see the module docs).
+pub fn submasks(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize) -> Result<BinaryCodes> {
+    let feats = layer_features(mlp, x, layer, chunk, &[Representation::Submasks])?;
+    Ok(feats.submasks.unwrap_or_default())
+}
+
+/// Submasks of a convolutional layer (paper A, section 3.3): its pre-activations `> 0` over all
+/// maps, one bit per (map, position). `pre` is `[n, maps, height, width]` (NCHW) flattened;
+/// `shape = [n, maps, height, width]`.
+pub fn conv_submasks(pre: &[f32], shape: [usize; 4]) -> Result<BinaryCodes> {
+    let [n, c, h, w] = shape;
+    let per = c * h * w;
+    if n.checked_mul(per) != Some(pre.len()) || per == 0 {
+        return Err(Error::shape(
+            "convolutional pre-activations",
+            format!("{} values", pre.len()),
+            format!("{n} x {c} x {h} x {w} (NCHW), non-empty"),
+        ));
+    }
+    let mut codes = BinaryCodes::zeros(n, per)?;
+    let mut flags = vec![false; per];
+    for (i, row) in pre.chunks_exact(per).enumerate() {
+        for (f, &v) in flags.iter_mut().zip(row) {
+            *f = v > 0.0;
+        }
+        codes.set_row_from_bools(i, &flags);
+    }
+    Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::competition::Competition;
+    use crate::models::mlp::MlpConfig;
+
+    fn net(c: Competition) -> Mlp {
+        let config = MlpConfig::new(5, &[(6, Competition::Relu), (4, c)], 3).unwrap();
+        Mlp::new(config, 11).unwrap()
+    }
+
+    fn inputs(n: usize) -> Vec<f32> {
+        (0..n * 5).map(|k| ((k * 37 % 17) as f32 - 8.0) / 4.0).collect()
+    }
+
+    #[test]
+    fn submasks_are_the_winners_of_a_full_forward_pass() {
+        for c in [Competition::Relu, Competition::Lwta { block: 2 }, Competition::Maxout { rank: 2 }, Competition::Abs] {
+            let mlp = net(c);
+            let x = inputs(7);
+            // Chunks of 3 rows: the result must not depend on the chunking.
+            let codes = submasks(&mlp, &x, 1, 3).unwrap();
+            let mut ws = Workspace::default();
+            mlp.forward(&Matrix::from_vec(7, 5, x.clone()).unwrap(), &mut ws, None).unwrap();
+            assert_eq!(codes.to_bools(), ws.hidden[1].winners, "{c}");
+            assert_eq!(codes.bits(), c.pre_width(4).unwrap());
+            let first = submasks(&mlp, &x, 0, 100).unwrap();
+            assert_eq!(first.to_bools(), ws.hidden[0].winners);
+        }
+    }
+
+    #[test]
+    fn maxout_and_lwta_submasks_have_one_winner_per_block() {
+        let x = inputs(9);
+        for c in [Competition::Lwta { block: 2 }, Competition::Maxout { rank: 2 }] {
+            let codes = submasks(&net(c), &x, 1, 4).unwrap();
+            for i in 0..codes.len() {
+                let bits: Vec<bool> = (0..codes.bits()).map(|j| codes.bit(i, j)).collect();
+                assert!(bits.chunks(2).all(|b| b.iter().filter(|&&w| w).count() == 1), "{c}: {bits:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn relu_submasks_mark_nonzero_activations() {
+        let mlp = net(Competition::Relu);
+        let x = inputs(5);
+        let f = layer_features(&mlp, &x, 1, 2, &[Representation::Submasks, Representation::Activations, Representation::PreActivations])
+            .unwrap();
+        let (codes, act, pre) = (f.submasks.unwrap(), f.activations.unwrap(), f.pre_activations.unwrap());
+        for i in 0..5 {
+            for j in 0..4 {
+                assert_eq!(codes.bit(i, j), act.data[i * 4 + j] != 0.0);
+                assert_eq!(act.data[i * 4 + j], pre.data[i * 4 + j].max(0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_layer_and_inputs_are_refused() {
+        let mlp = net(Competition::Relu);
+        let err = submasks(&mlp, &inputs(2), 2, 10).unwrap_err().to_string();
+        assert!(err.contains("layer = 2") && err.contains("0 to 1"), "{err}");
+        assert!(submasks(&mlp, &[0.0; 7], 0, 10).is_err());
+        assert!(conv_submasks(&[1.0; 10], [2, 1, 2, 2]).is_err());
+        let c = conv_submasks(&[1.0, -1.0, 0.0, 2.0, -3.0, 0.5, 0.5, 0.0], [2, 2, 1, 2]).unwrap();
+        assert_eq!(c.to_bools(), vec![true, false, false, true, false, true, true, false]);
+    }
+}
