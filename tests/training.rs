@@ -165,3 +165,38 @@ fn empty_or_mismatched_data_is_refused() {
     let err = train_mlp(&bad, &train, &val, None, dir.path(), &QUIET).unwrap_err().to_string();
     assert!(err.contains("lwta block size") && err.contains("15"), "{err}");
 }
+
+#[test]
+fn flip_rates_are_recorded_per_epoch_and_match_the_checkpoints() {
+    let (train, val, _) = sets();
+    let mut exp = experiment(Competition::Maxout { rank: 2 }, 2);
+    exp.train.track_flips = true;
+    exp.train.flip_examples = 300;
+    let dir = tempfile::tempdir().unwrap();
+    train_mlp(&exp, &train, &val, None, dir.path(), &QUIET).unwrap();
+    let after2 = load_mlp(&dir.path().join("checkpoints/last.safetensors")).unwrap();
+    // Resume to 3 epochs: the third epoch's rate compares the network after epoch 2 with epoch 3.
+    exp.train.epochs = 3;
+    train_mlp(&exp, &train, &val, None, dir.path(), &RunOptions { resume: true, quiet: true }).unwrap();
+    let after3 = load_mlp(&dir.path().join("checkpoints/last.safetensors")).unwrap();
+    let x = &train.x[..300 * train.dim];
+    let mut expected = Vec::new();
+    for l in 0..2 {
+        let a = compete::analysis::submasks(&after2, x, l, 64).unwrap();
+        let b = compete::analysis::submasks(&after3, x, l, 64).unwrap();
+        expected.push(compete::analysis::flips::flip_rate(&a, &b).unwrap());
+    }
+    let progress: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("progress.json")).unwrap()).unwrap();
+    let history = progress["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    let third: Vec<f64> = history[2]["flip_rates"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(third, expected);
+    // Every epoch has a rate in [0, 1]; training from scratch flips a visible share of units.
+    let first = history[0]["flip_rate"].as_f64().unwrap();
+    assert!(first > 0.0 && first <= 1.0, "{first}");
+    let csv = std::fs::read_to_string(dir.path().join("flips.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,layer0,layer1,network");
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(dir.path().join("flips.png").exists());
+}

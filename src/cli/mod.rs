@@ -2,8 +2,10 @@
 //! show progress and call the library; no numerics here.
 
 pub mod bench;
+pub mod common;
 pub mod demo;
 pub mod eval;
+pub mod knn;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Time training steps of a 784-1000-1000-10 network (ReLU, LWTA-2, maxout-2).
     Bench(bench::BenchArgs),
+    /// k-nearest-neighbour test error on a network's submasks, activations or pre-activations.
+    Knn(knn::KnnArgs),
 }
 
 /// Runs a parsed command line.
@@ -54,5 +58,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => train::run_file(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Knn(a) => knn::run(a),
     }
 }

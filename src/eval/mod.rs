@@ -3,6 +3,8 @@
 //! The papers report test *error* (percent of misclassified examples, e.g. paper A Tables 1-3 on
 //! MNIST), which is [`error_count`] or [`Confusion::error_rate`] here.
 
+pub mod knn;
+
 use std::fmt;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};

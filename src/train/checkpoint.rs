@@ -181,4 +181,12 @@ impl RunPaths {
     pub fn curve(&self) -> PathBuf {
         self.dir.join("learning_curve.png")
     }
+    /// Flip rates per epoch (when tracked), as CSV.
+    pub fn flips_csv(&self) -> PathBuf {
+        self.dir.join("flips.csv")
+    }
+    /// Flip rates per epoch (when tracked), as a curve.
+    pub fn flips_png(&self) -> PathBuf {
+        self.dir.join("flips.png")
+    }
 }

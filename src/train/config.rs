@@ -185,6 +185,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Also measure the test error after every epoch (reported, never used for any choice).
     pub eval_test: bool,
+    /// Record the submasks of every hidden layer on `flip_examples` training examples before training
+    /// and after every epoch, and report the flip rate (paper A, section 3.2, Figure 4) in
+    /// `progress.json`, `flips.csv` and `flips.png`.
+    pub track_flips: bool,
+    /// Training examples (the first ones) whose flips are tracked; 0 means all. Figure 4 of paper A
+    /// counts 10000.
+    pub flip_examples: usize,
 }
 
 impl Default for TrainConfig {
@@ -208,6 +215,8 @@ impl Default for TrainConfig {
             patience: None,
             seed: 1,
             eval_test: true,
+            track_flips: false,
+            flip_examples: 10000,
         }
     }
 }

@@ -20,7 +20,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::FlipTracker;
 use crate::data::Dataset;
+use crate::retrieval::BinaryCodes;
 use crate::error::{Error, Result};
 use crate::models::mlp::{Mlp, Workspace};
 use crate::report::plot::{Series, line_plot};
@@ -51,6 +53,13 @@ pub struct EpochRecord {
     pub test_error: Option<f64>,
     /// Seconds spent training in this epoch (evaluation excluded).
     pub train_seconds: f64,
+    /// Flip rate of the submasks since the previous epoch, over all hidden units (when tracked; paper
+    /// A, Figure 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_rate: Option<f64>,
+    /// The same per hidden layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_rates: Option<Vec<f64>>,
 }
 
 /// Where a run stands; written after every epoch so that a run can resume.
@@ -193,6 +202,21 @@ pub fn train_mlp(
     };
     progress.stop_reason = early_stop(&progress);
 
+    // Flip tracking (paper A, Figure 4): the submasks of the tracked examples before the first epoch
+    // of this invocation (the initial network, or the last checkpoint when resuming) are the first
+    // reference; only the latest codes are kept.
+    let flip_set = match cfg.track_flips && progress.stop_reason.is_none() {
+        true => {
+            let n = if cfg.flip_examples == 0 { train.len() } else { cfg.flip_examples.min(train.len()) };
+            Some(&train.x[..n * train.dim])
+        }
+        false => None,
+    };
+    let mut flips = FlipTracker::default();
+    if let Some(x) = flip_set {
+        flips.record(all_submasks(&mlp, x)?)?;
+    }
+
     let mut epoch = start_epoch;
     while epoch <= cfg.epochs && progress.stop_reason.is_none() {
         let t0 = Instant::now();
@@ -231,7 +255,13 @@ pub fn train_mlp(
             Some(t) if cfg.eval_test => Some(errors(&mlp, t)?),
             _ => None,
         };
+        let rates = match flip_set {
+            Some(x) => flips.record(all_submasks(&mlp, x)?)?,
+            None => None,
+        };
         let record = EpochRecord {
+            flip_rate: rates.as_ref().map(|r| r.network),
+            flip_rates: rates.map(|r| r.per_layer),
             epoch,
             lr,
             momentum,
@@ -243,10 +273,11 @@ pub fn train_mlp(
             train_seconds,
         };
         let summary = format!(
-            "epoch {epoch}: loss {:.4}, validation errors {val_errors}/{}{}, {:.1}s",
+            "epoch {epoch}: loss {:.4}, validation errors {val_errors}/{}{}{}, {:.1}s",
             record.train_loss,
             val.len(),
             test_errors.map(|e| format!(", test errors {e}")).unwrap_or_default(),
+            record.flip_rate.map(|f| format!(", flip rate {f:.4}")).unwrap_or_default(),
             train_seconds
         );
         if bar.mode() == ProgressMode::Bar {
@@ -275,6 +306,9 @@ pub fn train_mlp(
         }
         crate::report::io::write_json(&paths.progress(), &progress)?;
         write_curves(&paths.curve(), &exp.name, &progress.history)?;
+        if flip_set.is_some() {
+            write_flips(&paths, &exp.name, &progress.history)?;
+        }
         epoch += 1;
     }
 
@@ -317,6 +351,37 @@ pub fn train_mlp(
 pub fn errors(mlp: &Mlp, data: &Dataset) -> Result<usize> {
     let predicted = mlp.predict(&data.x, 500)?;
     Ok(predicted.iter().zip(&data.labels).filter(|&(&p, &y)| p != y as usize).count())
+}
+
+/// The submasks of every hidden layer for the examples `x` (evaluation mode, no dropout).
+fn all_submasks(mlp: &Mlp, x: &[f32]) -> Result<Vec<BinaryCodes>> {
+    (0..mlp.config.hidden.len()).map(|l| crate::analysis::submasks(mlp, x, l, 500)).collect()
+}
+
+/// `flips.csv` (epoch, one column per hidden layer, network) and `flips.png` from the epochs that
+/// have a flip rate.
+fn write_flips(paths: &RunPaths, name: &str, history: &[EpochRecord]) -> Result<()> {
+    let rows: Vec<(usize, &Vec<f64>, f64)> =
+        history.iter().filter_map(|r| Some((r.epoch, r.flip_rates.as_ref()?, r.flip_rate?))).collect();
+    let layers = rows.first().map_or(0, |r| r.1.len());
+    let mut csv = String::from("epoch");
+    for l in 0..layers {
+        csv.push_str(&format!(",layer{l}"));
+    }
+    csv.push_str(",network\n");
+    for (epoch, per_layer, network) in &rows {
+        csv.push_str(&epoch.to_string());
+        for f in per_layer.iter() {
+            csv.push_str(&format!(",{f}"));
+        }
+        csv.push_str(&format!(",{network}\n"));
+    }
+    crate::report::io::write_atomic(&paths.flips_csv(), csv.as_bytes())?;
+    let mut series = vec![Series::new("all hidden units", rows.iter().map(|r| (r.0 as f64, r.2)).collect())];
+    for l in 0..layers {
+        series.push(Series::new(format!("hidden layer {}", l + 1), rows.iter().map(|r| (r.0 as f64, r.1[l])).collect()));
+    }
+    line_plot(&paths.flips_png(), &format!("{name}: submask flip rate (paper A, Figure 4)"), "epoch", "fraction of examples flipped, mean over units", &series, false)
 }
 
 /// A seed for the generator of `(seed, epoch, step)` (SplitMix64 finaliser over the three).

@@ -1,0 +1,37 @@
+//! What several subcommands share: a checkpoint with the data it is evaluated on.
+
+use std::path::Path;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::models::mlp::Mlp;
+use crate::train::checkpoint::{describe, load_mlp};
+
+/// Loads a checkpoint and the data split into (train, validation, test), refusing data whose width
+/// does not fit the network.
+pub fn network_and_data(checkpoint: &Path, data: &str, validation: Option<usize>, l2: bool) -> Result<(Mlp, Dataset, Dataset, Dataset)> {
+    let mlp = load_mlp(checkpoint)?;
+    let (train, val, test) = crate::data::load_split(data, validation, l2)?;
+    if train.dim != mlp.config.input {
+        return Err(Error::shape(
+            format!("{} against data {data}", checkpoint.display()),
+            format!("{} input features", train.dim),
+            format!("{} input features, as the checkpoint's network ({})", mlp.config.input, describe(&mlp.config)),
+        ));
+    }
+    Ok((mlp, train, val, test))
+}
+
+/// The hidden layer a `--layer` flag names: the last hidden layer (paper A's penultimate layer) by
+/// default; an index out of range is an error listing the valid ones.
+pub fn hidden_layer(mlp: &Mlp, layer: Option<usize>) -> Result<usize> {
+    let hidden = mlp.config.hidden.len();
+    if hidden == 0 {
+        return Err(Error::param("--layer", layer.map_or("(default)".into(), |l| l.to_string()), "a network with hidden layers; this one has none"));
+    }
+    match layer {
+        None => Ok(hidden - 1),
+        Some(l) if l < hidden => Ok(l),
+        Some(l) => Err(Error::param("--layer", l, format!("a hidden layer index from 0 (closest to the input) to {}", hidden - 1))),
+    }
+}
