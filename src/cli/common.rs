@@ -27,7 +27,11 @@ pub fn network_and_data(checkpoint: &Path, data: &str, validation: Option<usize>
 pub fn hidden_layer(mlp: &Mlp, layer: Option<usize>) -> Result<usize> {
     let hidden = mlp.config.hidden.len();
     if hidden == 0 {
-        return Err(Error::param("--layer", layer.map_or("(default)".into(), |l| l.to_string()), "a network with hidden layers; this one has none"));
+        return Err(Error::param(
+            "--layer",
+            layer.map_or("(default)".into(), |l| l.to_string()),
+            "a network with hidden layers; this one has none",
+        ));
     }
     match layer {
         None => Ok(hidden - 1),

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::analysis::Representation;
 use crate::competition::Competition;
 use crate::error::Result;
+use crate::eval::knn::{DEFAULT_K_GRID, Weighting, knn_report};
 use crate::report::plot::{Series, line_plot};
 use crate::train::config::{Competitions, Experiment};
 use crate::train::{RunOptions, TrainOutcome, train_mlp};
@@ -58,6 +60,8 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
             e.train.lr = lr;
             e.train.momentum = momentum;
             e.model.init_gain = gain;
+            // Paper A Figure 4: flip rates of the submasks after every epoch.
+            e.train.track_flips = true;
             e
         })
         .collect()
@@ -80,6 +84,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let mut outcomes: Vec<TrainOutcome> = Vec::new();
     let mut series = Vec::new();
+    let mut flip_series = Vec::new();
+    let mut knn = Vec::new();
     for exp in demo_experiments(&args) {
         let dir = args.out.join(&exp.name);
         // The demo always starts afresh: an earlier demo's run of the same name is replaced.
@@ -95,6 +101,20 @@ pub fn run(args: DemoArgs) -> Result<()> {
             name: format!("{} (validation)", o.architecture),
             points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error)).collect(),
         });
+        flip_series.push(Series::new(&exp.name, progress.history.iter().filter_map(|r| Some((r.epoch as f64, r.flip_rate?))).collect()));
+        // Paper A Table 1: kNN on the submasks of the last hidden layer against the softmax.
+        let best = crate::train::checkpoint::load_mlp(&o.best_checkpoint)?;
+        let layer = best.config.hidden.len() - 1;
+        let report = knn_report(
+            &best,
+            (&train, &val, &test),
+            layer,
+            &[Representation::Submasks],
+            &[Weighting::Uniform, Weighting::InverseDistance],
+            &DEFAULT_K_GRID,
+        )?;
+        crate::report::io::write_json(&dir.join("knn.json"), &report)?;
+        knn.push(report);
         outcomes.push(o);
     }
     line_plot(
@@ -105,19 +125,42 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &series,
         false,
     )?;
+    line_plot(
+        &args.out.join("flips.png"),
+        "compete demo: submask flip rate per epoch (paper A, Figure 4)",
+        "epoch",
+        "fraction of examples flipped, mean over units",
+        &flip_series,
+        false,
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     crate::report::io::write_json(
         &args.out.join("summary.json"),
-        &serde_json::json!({ "data": args.data, "runs": outcomes, "seconds": seconds }),
+        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "seconds": seconds }),
     )?;
 
     let width = outcomes.iter().map(|o| o.architecture.len()).max().unwrap_or(7).max(7);
-    println!("\n{:<width$}  {:>18}  {:>12}  {:>10}  {:>6}", "network", "test errors", "validation", "best epoch", "time");
-    for o in &outcomes {
+    println!(
+        "\n{:<width$}  {:>18}  {:>12}  {:>10}  {:>6}  {:>14}  {:>10}",
+        "network", "test errors", "validation", "best epoch", "time", "submask kNN", "flip rate"
+    );
+    for ((o, k), f) in outcomes.iter().zip(&knn).zip(&flip_series) {
         let t = o.test_errors.unwrap_or(0);
         let test = format!("{t} / {} ({:.2}%)", o.test_size, 100.0 * t as f64 / o.test_size.max(1) as f64);
         let val = format!("{} / {}", o.val_errors, o.val_size);
-        println!("{:<width$}  {test:>18}  {val:>12}  {:>10}  {:>4.0} s", o.architecture, o.best_epoch, o.seconds);
+        // The weighting with fewer validation errors, as a user choosing on validation would.
+        let knn = k
+            .rows
+            .iter()
+            .min_by_key(|r| {
+                r.selection.k_grid.iter().position(|&g| g == r.selection.k).map_or(usize::MAX, |i| r.selection.validation_errors[i])
+            })
+            .map_or("-".to_string(), |r| format!("{} (k={})", r.selection.test_errors, r.selection.k));
+        let flips = match (f.points.first(), f.points.last()) {
+            (Some(a), Some(b)) => format!("{:.3}->{:.3}", a.1, b.1),
+            _ => "-".to_string(),
+        };
+        println!("{:<width$}  {test:>18}  {val:>12}  {:>10}  {:>4.0} s  {knn:>14}  {flips:>10}", o.architecture, o.best_epoch, o.seconds);
     }
     println!("\nrun folder: {} (summary.json, learning_curves.png, and per network metrics.json, checkpoints/)", args.out.display());
     println!("total time: {seconds:.0} s");

@@ -85,6 +85,9 @@ pub fn run(args: KnnArgs) -> Result<()> {
             s.test_errors
         );
     }
-    println!("\n(test errors out of {}; features read in {:.1} s, search and votes {:.1} s)", report.test_size, report.feature_seconds, report.search_seconds);
+    println!(
+        "\n(test errors out of {}; features read in {:.1} s, search and votes {:.1} s)",
+        report.test_size, report.feature_seconds, report.search_seconds
+    );
     Ok(())
 }

@@ -251,7 +251,11 @@ pub fn select_k(
     }
     for (name, (lists, labels)) in [("validation", val), ("test", test)] {
         if lists.queries() != labels.len() {
-            return Err(Error::shape(format!("{name} labels"), format!("{} labels", labels.len()), format!("{} (one per query)", lists.queries())));
+            return Err(Error::shape(
+                format!("{name} labels"),
+                format!("{} labels", labels.len()),
+                format!("{} (one per query)", lists.queries()),
+            ));
         }
     }
     let errors = |(lists, labels): (&NeighborLists, &[u8]), k: usize| -> Result<usize> {
@@ -445,8 +449,12 @@ mod tests {
 
     #[test]
     fn hamming_neighbors_classify_codes() {
-        let db = BinaryCodes::from_bools(4, 4, &[[true, true, false, false], [true, false, false, false], [false, false, true, true], [false, false, true, false]].concat())
-            .unwrap();
+        let db = BinaryCodes::from_bools(
+            4,
+            4,
+            &[[true, true, false, false], [true, false, false, false], [false, false, true, true], [false, false, true, false]].concat(),
+        )
+        .unwrap();
         let q = BinaryCodes::from_bools(1, 4, &[true, true, true, false]).unwrap();
         let lists = hamming_neighbors(&db, &q, 4).unwrap();
         assert_eq!(lists.distances_of(0), &[1.0, 2.0, 2.0, 3.0]);

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::FlipTracker;
 use crate::data::Dataset;
-use crate::retrieval::BinaryCodes;
 use crate::error::{Error, Result};
 use crate::models::mlp::{Mlp, Workspace};
 use crate::report::plot::{Series, line_plot};
 use crate::report::progress::{Progress, ProgressMode};
+use crate::retrieval::BinaryCodes;
 use crate::tensor::Matrix;
 use crate::train::checkpoint::{self, RunPaths, describe};
 use crate::train::config::Experiment;
@@ -361,8 +361,7 @@ fn all_submasks(mlp: &Mlp, x: &[f32]) -> Result<Vec<BinaryCodes>> {
 /// `flips.csv` (epoch, one column per hidden layer, network) and `flips.png` from the epochs that
 /// have a flip rate.
 fn write_flips(paths: &RunPaths, name: &str, history: &[EpochRecord]) -> Result<()> {
-    let rows: Vec<(usize, &Vec<f64>, f64)> =
-        history.iter().filter_map(|r| Some((r.epoch, r.flip_rates.as_ref()?, r.flip_rate?))).collect();
+    let rows: Vec<(usize, &Vec<f64>, f64)> = history.iter().filter_map(|r| Some((r.epoch, r.flip_rates.as_ref()?, r.flip_rate?))).collect();
     let layers = rows.first().map_or(0, |r| r.1.len());
     let mut csv = String::from("epoch");
     for l in 0..layers {
@@ -381,7 +380,14 @@ fn write_flips(paths: &RunPaths, name: &str, history: &[EpochRecord]) -> Result<
     for l in 0..layers {
         series.push(Series::new(format!("hidden layer {}", l + 1), rows.iter().map(|r| (r.0 as f64, r.1[l])).collect()));
     }
-    line_plot(&paths.flips_png(), &format!("{name}: submask flip rate (paper A, Figure 4)"), "epoch", "fraction of examples flipped, mean over units", &series, false)
+    line_plot(
+        &paths.flips_png(),
+        &format!("{name}: submask flip rate (paper A, Figure 4)"),
+        "epoch",
+        "fraction of examples flipped, mean over units",
+        &series,
+        false,
+    )
 }
 
 /// A seed for the generator of `(seed, epoch, step)` (SplitMix64 finaliser over the three).
