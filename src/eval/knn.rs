@@ -407,8 +407,8 @@ mod tests {
         let queries = Matrix::from_vec(nq, dim, (0..nq * dim).map(|_| rng.random_range(0..4) as f32).collect()).unwrap();
         let lists = euclidean_neighbors(&database, &queries, 7).unwrap();
         let expected = brute(&database, &queries, 7);
-        for q in 0..nq {
-            assert_eq!(lists.indices_of(q), expected[q].as_slice(), "query {q}");
+        for (q, e) in expected.iter().enumerate() {
+            assert_eq!(lists.indices_of(q), e.as_slice(), "query {q}");
         }
     }
 
