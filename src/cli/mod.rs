@@ -6,6 +6,7 @@ pub mod common;
 pub mod demo;
 pub mod eval;
 pub mod knn;
+pub mod retrieve;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ pub enum Command {
     Run(train::RunArgs),
     /// Test error and confusion matrix of a checkpoint on a dataset.
     Eval(eval::EvalArgs),
+    /// Retrieval with submasks as binary codes (test images against the training split): mAP@k and precision-recall.
+    Retrieve(retrieve::RetrieveArgs),
     /// Time training steps of a 784-1000-1000-10 network (ReLU, LWTA-2, maxout-2).
     Bench(bench::BenchArgs),
     /// k-nearest-neighbour test error on a network's submasks, activations or pre-activations.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Run(a) => train::run_file(a),
         Command::Eval(a) => eval::run(a),
+        Command::Retrieve(a) => retrieve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Knn(a) => knn::run(a),
     }
