@@ -1,4 +1,4 @@
-//! `compete knn` end to end on a small trained network, and its errors on bad input.
+//! `compete knn` and `compete submasks` end to end on a small trained network, and its errors on bad input.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -54,4 +54,27 @@ fn knn_on_submasks_and_activations_of_a_trained_network() {
     assert!(!o.status.success() && text(&o).contains("5 input features") && text(&o).contains("8 input features"), "{}", text(&o));
     let o = compete(&["knn", ckpt, "--data", DATA, "--features", "colours"], dir.path());
     assert!(!o.status.success() && text(&o).contains("colours"), "{}", text(&o));
+
+    // `compete submasks` writes the same codes as the library computes, in both formats.
+    let mlp = compete::train::checkpoint::load_mlp(&dir.path().join(ckpt)).unwrap();
+    let (_, _, test) = compete::data::load_split(DATA, None, false).unwrap();
+    let expected = compete::analysis::submasks(&mlp, &test.x, 0, 64).unwrap();
+    for file in ["s.codes", "s.npy"] {
+        let o = compete(&["submasks", ckpt, "--data", DATA, "--layer", "0", "-o", file], dir.path());
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("64 bits per submask"), "{}", text(&o));
+        let path = dir.path().join(file);
+        let got = if file.ends_with("npy") {
+            compete::retrieval::io::load_codes_npy(&path, Some(64)).unwrap()
+        } else {
+            compete::retrieval::io::load_codes(&path).unwrap()
+        };
+        assert_eq!(got, expected, "{file}");
+        let labels = compete::retrieval::io::load_labels_npy(&dir.path().join("s.labels.npy")).unwrap();
+        assert_eq!(labels, test.labels);
+    }
+    let o = compete(&["submasks", ckpt, "--data", DATA, "-o", "s.txt"], dir.path());
+    assert!(!o.status.success() && text(&o).contains(".codes or .npy"), "{}", text(&o));
+    let o = compete(&["submasks", ckpt, "--data", DATA, "--layer", "5", "-o", "s.codes"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("--layer = 5"), "{}", text(&o));
 }

@@ -11,6 +11,7 @@ use crate::competition::Competition;
 use crate::error::Result;
 use crate::eval::knn::{DEFAULT_K_GRID, Weighting, knn_report};
 use crate::report::plot::{Series, line_plot};
+use crate::retrieval::report::{RetrievalOptions, retrieval_report};
 use crate::train::config::{Competitions, Experiment};
 use crate::train::{RunOptions, TrainOutcome, train_mlp};
 
@@ -86,6 +87,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut series = Vec::new();
     let mut flip_series = Vec::new();
     let mut knn = Vec::new();
+    let mut retrieval = Vec::new();
     for exp in demo_experiments(&args) {
         let dir = args.out.join(&exp.name);
         // The demo always starts afresh: an earlier demo's run of the same name is replaced.
@@ -115,6 +117,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
         )?;
         crate::report::io::write_json(&dir.join("knn.json"), &report)?;
         knn.push(report);
+        // Paper A section 4.2: submasks as hash codes, test images against the training split,
+        // beside random-hyperplane LSH codes of the same length made from the activations.
+        let r = retrieval_report(&best, &train, &test, &RetrievalOptions::default())?;
+        crate::report::io::write_json(&dir.join("retrieval.json"), &r)?;
+        retrieval.push(r);
         outcomes.push(o);
     }
     line_plot(
@@ -136,7 +143,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     crate::report::io::write_json(
         &args.out.join("summary.json"),
-        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "seconds": seconds }),
+        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "retrieval": retrieval, "seconds": seconds }),
     )?;
 
     let width = outcomes.iter().map(|o| o.architecture.len()).max().unwrap_or(7).max(7);
@@ -161,6 +168,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
             _ => "-".to_string(),
         };
         println!("{:<width$}  {test:>18}  {val:>12}  {:>10}  {:>4.0} s  {knn:>14}  {flips:>10}", o.architecture, o.best_epoch, o.seconds);
+    }
+    println!("\nretrieval: test images as queries, {} training images as the database (relevant: same class)", train.len());
+    println!("{:<width$}  {:<9}  {:>5}  {:>7}  {:>7}  {:>8}", "network", "code", "bits", "mAP@5", "mAP@10", "mAP@100");
+    for (o, r) in outcomes.iter().zip(&retrieval) {
+        for c in &r.codes {
+            let at = |k: usize| c.map.iter().find(|m| m.k == k).map_or("-".to_string(), |m| format!("{:.3}", m.map));
+            println!("{:<width$}  {:<9}  {:>5}  {:>7}  {:>7}  {:>8}", o.architecture, c.code, c.bits, at(5), at(10), at(100));
+        }
     }
     println!("\nrun folder: {} (summary.json, learning_curves.png, and per network metrics.json, checkpoints/)", args.out.display());
     println!("total time: {seconds:.0} s");

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod eval;
 pub mod knn;
 pub mod retrieve;
+pub mod submasks;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// k-nearest-neighbour test error on a network's submasks, activations or pre-activations.
     Knn(knn::KnnArgs),
+    /// Write the submasks (winners) of a hidden layer for a dataset as packed binary codes.
+    Submasks(submasks::SubmasksArgs),
 }
 
 /// Runs a parsed command line.
@@ -63,5 +66,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Retrieve(a) => retrieve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Knn(a) => knn::run(a),
+        Command::Submasks(a) => submasks::run(a),
     }
 }
