@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod demo;
 pub mod eval;
+pub mod map;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Time training steps of a 784-1000-1000-10 network (ReLU, LWTA-2, maxout-2).
     Bench(bench::BenchArgs),
+    /// A 2-D t-SNE map of a checkpoint's submasks coloured by class (paper A, Figure 3).
+    Map(map::MapArgs),
 }
 
 /// Runs a parsed command line.
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => train::run_file(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Map(a) => map::run(a),
     }
 }
