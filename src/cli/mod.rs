@@ -8,6 +8,7 @@ pub mod eval;
 pub mod knn;
 pub mod retrieve;
 pub mod submasks;
+pub mod map;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ pub enum Command {
     Knn(knn::KnnArgs),
     /// Write the submasks (winners) of a hidden layer for a dataset as packed binary codes.
     Submasks(submasks::SubmasksArgs),
+    /// A 2-D t-SNE map of a checkpoint's submasks coloured by class (paper A, Figure 3).
+    Map(map::MapArgs),
 }
 
 /// Runs a parsed command line.
@@ -67,5 +70,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Knn(a) => knn::run(a),
         Command::Submasks(a) => submasks::run(a),
+        Command::Map(a) => map::run(a),
     }
 }

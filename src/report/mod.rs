@@ -6,8 +6,11 @@
 //! - [`plot`]: [`line_plot`], PNG figures with an embedded font (no system font needed).
 
 pub mod io;
+pub mod map;
 pub mod plot;
 pub mod progress;
+pub mod scatter;
+pub mod tsne;
 
 pub use io::{write_atomic, write_json};
 pub use plot::{Series, line_plot};

@@ -57,7 +57,7 @@ const PALETTE: [RGBColor; 10] = [
 const MARKER_MAX_POINTS: usize = 40;
 
 /// Registers the embedded DejaVu Sans as plotters' `sans-serif` family, once per process.
-fn ensure_font() -> Result<()> {
+pub(crate) fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
