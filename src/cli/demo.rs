@@ -10,7 +10,9 @@ use crate::analysis::Representation;
 use crate::competition::Competition;
 use crate::error::Result;
 use crate::eval::knn::{DEFAULT_K_GRID, Weighting, knn_report};
+use crate::report::map::{MapOptions, submask_map, write_map};
 use crate::report::plot::{Series, line_plot};
+use crate::report::progress::ProgressMode;
 use crate::retrieval::report::{RetrievalOptions, retrieval_report};
 use crate::train::config::{Competitions, Experiment};
 use crate::train::{RunOptions, TrainOutcome, train_mlp};
@@ -88,6 +90,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut flip_series = Vec::new();
     let mut knn = Vec::new();
     let mut retrieval = Vec::new();
+    let mut agreement = None;
     for exp in demo_experiments(&args) {
         let dir = args.out.join(&exp.name);
         // The demo always starts afresh: an earlier demo's run of the same name is replaced.
@@ -122,6 +125,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let r = retrieval_report(&best, &train, &test, &RetrievalOptions::default())?;
         crate::report::io::write_json(&dir.join("retrieval.json"), &r)?;
         retrieval.push(r);
+        // Paper A Figure 3: t-SNE maps of the ReLU network's last-layer submasks, trained and not.
+        if exp.name == "relu" {
+            let options = MapOptions { untrained: true, progress: ProgressMode::Quiet, ..MapOptions::default() };
+            let map = submask_map(&best, &test, &options)?;
+            write_map(&args.out, &map, &format!("{} test split", args.data), None)?;
+            agreement = Some((map.trained.agreement, map.untrained.as_ref().map_or(f64::NAN, |u| u.agreement)));
+        }
         outcomes.push(o);
     }
     line_plot(
@@ -143,7 +153,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     crate::report::io::write_json(
         &args.out.join("summary.json"),
-        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "retrieval": retrieval, "seconds": seconds }),
+        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "retrieval": retrieval, "map_agreement": agreement.map(|(t, u)| serde_json::json!({ "trained": t, "untrained": u })), "seconds": seconds }),
     )?;
 
     let width = outcomes.iter().map(|o| o.architecture.len()).max().unwrap_or(7).max(7);
@@ -177,7 +187,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
             println!("{:<width$}  {:<9}  {:>5}  {:>7}  {:>7}  {:>8}", o.architecture, c.code, c.bits, at(5), at(10), at(100));
         }
     }
-    println!("\nrun folder: {} (summary.json, learning_curves.png, and per network metrics.json, checkpoints/)", args.out.display());
+    if let Some((trained, untrained)) = agreement {
+        println!(
+            "\nt-SNE maps of the ReLU network's submasks (map.png, map-untrained.png): nearest neighbour in the map of the same class for {:.1}% of test points (untrained network: {:.1}%)",
+            100.0 * trained,
+            100.0 * untrained
+        );
+    }
+    println!(
+        "\nrun folder: {} (summary.json, learning_curves.png, flips.png, map.png, map-untrained.png, and per network metrics.json, knn.json, retrieval.json, checkpoints/)",
+        args.out.display()
+    );
     println!("total time: {seconds:.0} s");
     Ok(())
 }

@@ -6,9 +6,9 @@ pub mod common;
 pub mod demo;
 pub mod eval;
 pub mod knn;
+pub mod map;
 pub mod retrieve;
 pub mod submasks;
-pub mod map;
 pub mod train;
 
 use clap::{Parser, Subcommand};
