@@ -2,6 +2,7 @@
 //! show progress and call the library; no numerics here.
 
 pub mod bench;
+pub mod bench_hamming;
 pub mod demo;
 pub mod eval;
 pub mod train;
@@ -35,6 +36,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Time training steps of a 784-1000-1000-10 network (ReLU, LWTA-2, maxout-2).
     Bench(bench::BenchArgs),
+    /// Time exact Hamming top-k search on random codes (queries/second; compare with benches/hamming.sh).
+    BenchHamming(bench_hamming::BenchHammingArgs),
 }
 
 /// Runs a parsed command line.
@@ -54,5 +57,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => train::run_file(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::BenchHamming(a) => bench_hamming::run(a),
     }
 }
