@@ -4,7 +4,7 @@
 # ratio compete / FAISS) and fails when any distance differs.
 #
 # Usage: bash benches/hamming.sh [--threads 2] [--database 1000000] [--queries 1000]
-#            [--bits 256,1024,4096] [--k 10,100] [--seed 0] [--repeat 1] [--out DIR]
+#            [--bits 256,1024,4096] [--k 10,100] [--seed 0] [--repeat 1] [--min-seconds 1] [--out DIR]
 #
 # Builds the release binary, creates benches/.venv-faiss (setup_faiss_venv.sh), then in DIR (default
 # target/bench-hamming; about 700 MB of codes at the default sizes, reused by later runs):
@@ -15,7 +15,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-threads=2 database=1000000 queries=1000 bits=256,1024,4096 k=10,100 seed=0 repeat=1
+threads=2 database=1000000 queries=1000 bits=256,1024,4096 k=10,100 seed=0 repeat=1 min_seconds=1
 out="$root/target/bench-hamming"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
         --k) k="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --repeat) repeat="$2"; shift 2 ;;
+        --min-seconds) min_seconds="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "hamming.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -36,7 +37,8 @@ done
 bash "$here/setup_faiss_venv.sh"
 mkdir -p "$out/codes" "$out/distances"
 
-sizes=(--database "$database" --queries "$queries" --bits "$bits" --k "$k" --seed "$seed" --repeat "$repeat")
+sizes=(--database "$database" --queries "$queries" --bits "$bits" --k "$k" --seed "$seed" --repeat "$repeat"
+       --min-seconds "$min_seconds")
 echo "hamming.sh: $(uptime)"
 echo "hamming.sh: compete, $threads thread(s)"
 "$root/target/release/compete" --threads "$threads" bench-hamming "${sizes[@]}" \

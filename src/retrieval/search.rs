@@ -17,7 +17,8 @@
 //! is added to the higher bits the same way. One 256-bit instruction thus works on 256 codes at
 //! once, with no popcount at all. The distance bits are formed with a ripple-carry adder and compared
 //! with the query's threshold in the same bit-sliced form, which gives a 256-bit mask of candidates;
-//! only those (rarely any, once the threshold is low) are decoded and offered to the top-k.
+//! only those (rarely any, once the threshold is low) are decoded (by popcount up to 512 bits, else
+//! from the distance bits) and offered to the top-k.
 //!
 //! **Tiling.** A block's planes (32 bytes per bit: 8 KiB at 256 bits, 128 KiB at 4096) stay in the
 //! L1 or L2 cache while every query of a chunk (up to 1024 queries) is run against them, so the
@@ -30,15 +31,18 @@
 //! **Threshold and tie order.** Each database range is scanned in increasing index order. A query
 //! keeps `thr`, the k-th smallest distance seen so far: a later code at a distance `>= thr` has k
 //! earlier codes at least as near, so it can never enter (an equal distance never displaces a lower
-//! index), and only distances strictly below `thr` are offered. A histogram of the offered distances
+//! index), and only distances strictly below `thr` (and below the shared bound, see below) are
+//! offered. A histogram of the offered distances
 //! (they are integers in `0..=bits`) moves `thr` down exactly after every accepted candidate, in O(1)
 //! amortized; the candidates wait in a buffer in index order, compacted at `2 k + 16`.
 //!
 //! **Parallelism.** The queries are cut into chunks, each chunk into database ranges (of whole
 //! blocks, at least 4096 codes) and, when the ranges are fewer than four per thread, query ranges;
-//! rayon runs the pieces. Each piece yields the exact top-k of its database range; the k smallest
-//! (distance, index) pairs of their union are the exact top-k. So the result does not depend on
-//! the thread count or the split.
+//! rayon runs the pieces. The ranges of a query share a bound, the smallest k-th distance any of
+//! them has reached (no code of the true top k is farther), so that a range started later skips
+//! most of its warm-up. Each piece yields the exact top-k of the codes it kept, which include every
+//! code of the true top k in its range; the k smallest (distance, index) pairs of their union are
+//! the exact top-k. So the result does not depend on the thread count, the split or the timing.
 //!
 //! **Kernels.** The crate is built for generic x86-64, so the inner loops are compiled twice: with
 //! `#[target_feature(enable = "avx2,popcnt")]` (256-bit registers, POPCNT), chosen at run time with
@@ -50,10 +54,13 @@
 //! for the transposes, and `O(m k log k)` for the final sorts and merges. Memory: the `b + 1` planes
 //! of one block per running piece, and per query in a chunk a histogram of `b + 1` counters, up to
 //! `2 k + 16` candidates and its plane list; chunks are sized to keep that near 8 MiB per piece.
-//! On a 2-core AVX2 machine this is 3 to 7 times the speed of FAISS's `IndexBinaryFlat` on the same
-//! codes (`compete bench-hamming`, `benches/hamming.sh`).
+//! On the 2-core AVX2 machine of `benches/README.md` (256 to 4096 bits, k = 10 and 100) this ran
+//! at 3.4 to 9 times the speed of FAISS 1.15's exact `IndexBinaryFlat` on 2 threads (1M codes, 1000
+//! queries), and 2.7 to 7.4 times on 1 thread (200K codes, 500 queries), with identical distances
+//! (`compete bench-hamming`, `benches/hamming.sh`).
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
@@ -201,6 +208,17 @@ impl Plan {
     }
 }
 
+/// One piece of work: queries `qr` against database codes `dr`, with the bounds shared by the
+/// queries' pieces (see [`TopK`]).
+struct Job<'a> {
+    database: &'a BinaryCodes,
+    queries: &'a BinaryCodes,
+    qr: Range<usize>,
+    dr: Range<usize>,
+    k: usize,
+    bounds: &'a [AtomicU32],
+}
+
 /// Runs a plan (arguments already checked).
 pub(crate) fn knn_with(database: &BinaryCodes, queries: &BinaryCodes, k: usize, plan: Plan) -> Neighbors {
     let nq = queries.len();
@@ -224,14 +242,17 @@ pub(crate) fn knn_with(database: &BinaryCodes, queries: &BinaryCodes, k: usize, 
             Method::Sliced => (q0..q1).into_par_iter().map(|q| QueryPlanes::new(queries.code(q), queries.bits())).collect(),
             Method::Direct => Vec::new(),
         };
+        let bounds: Vec<AtomicU32> = (q0..q1).map(|_| AtomicU32::new(u32::MAX)).collect();
         let grid: Vec<(usize, usize)> = (0..qsplit).flat_map(|qi| (0..dsplit).map(move |di| (qi, di))).collect();
         let parts: Vec<Vec<Vec<u64>>> = grid
             .par_iter()
             .map(|&(qi, di)| {
-                let (qr, dr) = (qranges[qi].clone(), dranges[di].clone());
+                let qr = qranges[qi].clone();
+                let local = qr.start - q0..qr.end - q0;
+                let job = Job { database, queries, qr, dr: dranges[di].clone(), k, bounds: &bounds[local.clone()] };
                 match method {
-                    Method::Direct => piece_direct(database, queries, qr, dr, k, plan.kernel),
-                    Method::Sliced => piece_sliced(database, &prepared[qr.start - q0..qr.end - q0], dr, k, plan.kernel),
+                    Method::Direct => piece_direct(&job, plan.kernel),
+                    Method::Sliced => piece_sliced(&job, &prepared[local], plan.kernel),
                 }
             })
             .collect();
@@ -268,9 +289,18 @@ pub(crate) fn knn_with(database: &BinaryCodes, queries: &BinaryCodes, k: usize, 
 /// `hist[d]` counts the buffered candidates at distance `d`, and `below` those below `thr`, so that
 /// `thr` follows every accepted candidate exactly in O(1) amortized (distances are small integers).
 /// The buffer keeps candidates in index order and is compacted when it reaches `2 k + 16`.
+///
+/// The pieces of work of one query, on other database ranges, share a bound: the smallest `thr`
+/// any of them has reached. A range's k-th smallest distance is at least the k-th smallest of the
+/// whole database, so no code of the true top k is farther than the bound, and a code farther
+/// than it need not be offered. `limit = min(thr, bound + 1)`: offered codes are below it. Each
+/// range still returns the exact top k of the codes it was offered, which include every code of the
+/// true top k in it, so the merge is exact whatever the timing of the threads.
 struct TopK {
     k: usize,
     thr: u32,
+    limit: u32,
+    published: u32,
     below: usize,
     hist: Vec<u32>,
     buf: Vec<u64>,
@@ -278,13 +308,29 @@ struct TopK {
 
 impl TopK {
     fn new(k: usize, bits: usize) -> TopK {
-        TopK { k, thr: bits as u32 + 1, below: 0, hist: vec![0; bits + 1], buf: Vec::new() }
+        let thr = bits as u32 + 1;
+        TopK { k, thr, limit: thr, published: u32::MAX, below: 0, hist: vec![0; bits + 1], buf: Vec::new() }
     }
 
-    /// Offers database code `index` at `distance`; the caller has checked `distance < self.thr`.
+    /// Reads the bound shared with the other ranges into `limit`.
+    #[inline]
+    fn refresh(&mut self, bound: &AtomicU32) {
+        self.limit = self.thr.min(bound.load(Ordering::Relaxed).saturating_add(1));
+    }
+
+    /// Shares `thr` when it went down.
+    #[inline]
+    fn publish(&mut self, bound: &AtomicU32) {
+        if self.thr < self.published {
+            self.published = self.thr;
+            bound.fetch_min(self.thr, Ordering::Relaxed);
+        }
+    }
+
+    /// Offers database code `index` at `distance`; the caller has checked `distance < self.limit`.
     #[inline]
     fn push(&mut self, distance: u32, index: u32) {
-        debug_assert!(distance < self.thr);
+        debug_assert!(distance < self.limit && self.limit <= self.thr);
         self.buf.push(((distance as u64) << 32) | index as u64);
         self.hist[distance as usize] += 1;
         self.below += 1;
@@ -295,6 +341,7 @@ impl TopK {
                 t -= 1;
             }
             self.thr = t as u32;
+            self.limit = self.limit.min(self.thr);
             self.below -= self.hist[t] as usize;
         }
         if self.buf.len() >= 2 * self.k + 16 {
@@ -329,25 +376,20 @@ impl TopK {
 // ---------------------------------------------------------------------------------------------
 // Direct method.
 
-/// Top-k of queries `qr` over database codes `dr`, one popcount distance at a time.
-fn piece_direct(
-    database: &BinaryCodes,
-    queries: &BinaryCodes,
-    qr: Range<usize>,
-    dr: Range<usize>,
-    k: usize,
-    kernel: Kernel,
-) -> Vec<Vec<u64>> {
-    let words = database.words();
-    let mut tops: Vec<TopK> = qr.clone().map(|_| TopK::new(k, database.bits())).collect();
+/// The exact top-k of each query of the job over its database range, one popcount distance at a time.
+fn piece_direct(job: &Job, kernel: Kernel) -> Vec<Vec<u64>> {
+    let words = job.database.words();
+    let mut tops: Vec<TopK> = job.qr.clone().map(|_| TopK::new(job.k, job.database.bits())).collect();
     // Database tiles of about 64 KiB, read from memory once for all queries of the piece.
     let tile = (8192 / words).max(16);
-    let mut t0 = dr.start;
-    while t0 < dr.end {
-        let t1 = (t0 + tile).min(dr.end);
-        let db = &database.as_words()[t0 * words..t1 * words];
-        for (q, top) in qr.clone().zip(tops.iter_mut()) {
-            scan(db, t0 as u32, queries.code(q), top, kernel);
+    let mut t0 = job.dr.start;
+    while t0 < job.dr.end {
+        let t1 = (t0 + tile).min(job.dr.end);
+        let db = &job.database.as_words()[t0 * words..t1 * words];
+        for ((q, top), bound) in job.qr.clone().zip(tops.iter_mut()).zip(job.bounds) {
+            top.refresh(bound);
+            scan(db, t0 as u32, job.queries.code(q), top, kernel);
+            top.publish(bound);
         }
         t0 = t1;
     }
@@ -383,7 +425,7 @@ fn scan_any(db: &[u64], first: u32, query: &[u64], top: &mut TopK) {
         _ => {
             for (j, code) in db.chunks_exact(query.len()).enumerate() {
                 let d = hamming(query, code);
-                if d < top.thr {
+                if d < top.limit {
                     top.push(d, first + j as u32);
                 }
             }
@@ -402,7 +444,7 @@ fn scan_fixed<const W: usize>(db: &[u64], first: u32, query: &[u64], top: &mut T
         for w in 0..W {
             d += (q[w] ^ code[w]).count_ones();
         }
-        if d < top.thr {
+        if d < top.limit {
             top.push(d, first + j as u32);
         }
     }
@@ -586,41 +628,44 @@ impl QueryPlanes {
     }
 }
 
-/// Top-k of the queries of `plans` over database codes `dr`, bit-sliced.
-fn piece_sliced(database: &BinaryCodes, plans: &[QueryPlanes], dr: Range<usize>, k: usize, kernel: Kernel) -> Vec<Vec<u64>> {
+/// The exact top-k of each query of the job over its database range, bit-sliced (`plans` are the
+/// job's queries prepared).
+fn piece_sliced(job: &Job, plans: &[QueryPlanes], kernel: Kernel) -> Vec<Vec<u64>> {
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::Avx2` is only chosen when the CPU has AVX2 and POPCNT (see `Kernel::detect`).
-        Kernel::Avx2 => unsafe { piece_sliced_avx2(database, plans, dr, k) },
-        Kernel::Portable => piece_sliced_levels::<Plane>(database, plans, dr, k),
+        Kernel::Avx2 => unsafe { piece_sliced_avx2(job, plans) },
+        Kernel::Portable => piece_sliced_levels::<Plane>(job, plans),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-fn piece_sliced_avx2(database: &BinaryCodes, plans: &[QueryPlanes], dr: Range<usize>, k: usize) -> Vec<Vec<u64>> {
-    piece_sliced_levels::<avx2::V>(database, plans, dr, k)
+fn piece_sliced_avx2(job: &Job, plans: &[QueryPlanes]) -> Vec<Vec<u64>> {
+    piece_sliced_levels::<avx2::V>(job, plans)
 }
 
 /// Picks the counter width: `LV` bits hold every count up to `bits`.
 #[inline(always)]
-fn piece_sliced_levels<L: Lanes>(database: &BinaryCodes, plans: &[QueryPlanes], dr: Range<usize>, k: usize) -> Vec<Vec<u64>> {
-    match database.bits() {
-        0..128 => piece_sliced_any::<L, 7>(database, plans, dr, k),
-        128..512 => piece_sliced_any::<L, 9>(database, plans, dr, k),
-        512..2048 => piece_sliced_any::<L, 11>(database, plans, dr, k),
-        _ => piece_sliced_any::<L, 14>(database, plans, dr, k),
+fn piece_sliced_levels<L: Lanes>(job: &Job, plans: &[QueryPlanes]) -> Vec<Vec<u64>> {
+    match job.database.bits() {
+        0..128 => piece_sliced_any::<L, 7>(job, plans),
+        128..512 => piece_sliced_any::<L, 9>(job, plans),
+        512..2048 => piece_sliced_any::<L, 11>(job, plans),
+        _ => piece_sliced_any::<L, 14>(job, plans),
     }
 }
 
 #[inline(always)]
-fn piece_sliced_any<L: Lanes, const LV: usize>(database: &BinaryCodes, plans: &[QueryPlanes], dr: Range<usize>, k: usize) -> Vec<Vec<u64>> {
+fn piece_sliced_any<L: Lanes, const LV: usize>(job: &Job, plans: &[QueryPlanes]) -> Vec<Vec<u64>> {
+    let (database, dr, k) = (job.database, job.dr.clone(), job.k);
     let bits = database.bits();
+    let words = database.words();
     assert!(bits < 1 << LV && LV + 2 <= 16 && bits <= SLICED_MAX_BITS);
     // SAFETY argument of the `count_planes` calls: every list entry is 4 p with p <= bits (the
     // identity list below, and the lists of `QueryPlanes::new` for `bits`-bit codes, asserted
     // here), and `planes` holds bits + 1 planes.
-    assert!(plans.iter().all(|p| p.bits == bits));
+    assert!(plans.iter().all(|p| p.bits == bits) && plans.len() == job.qr.len() && job.bounds.len() == job.qr.len());
     let identity: Vec<u16> = (0..bits.next_multiple_of(16)).map(|p| (4 * p.min(bits)) as u16).collect();
     let mut tops: Vec<TopK> = plans.iter().map(|_| TopK::new(k, bits)).collect();
     // Planes 0..bits of the current block, then the zero plane.
@@ -645,8 +690,9 @@ fn piece_sliced_any<L: Lanes, const LV: usize>(database: &BinaryCodes, plans: &[
         for (p, v) in popcounts.iter_mut().zip(pc) {
             v.store(p);
         }
-        for (plan, top) in plans.iter().zip(tops.iter_mut()) {
-            if top.thr == 0 {
+        for (((plan, top), bound), q) in plans.iter().zip(tops.iter_mut()).zip(job.bounds).zip(job.qr.clone()) {
+            top.refresh(bound);
+            if top.limit == 0 {
                 continue;
             }
             // SAFETY: see above.
@@ -677,9 +723,9 @@ fn piece_sliced_any<L: Lanes, const LV: usize>(database: &BinaryCodes, plans: &[
             e[LV + 1] = carry;
             let offset = (2u32 << LV) - 1 - plan.ones;
             let mut mask = L::load(&valid);
-            if top.thr as usize <= bits {
-                // Candidates: distance < thr, that is E < t = thr + offset (t < 2^(LV + 2)).
-                let t = top.thr + offset;
+            if top.limit as usize <= bits {
+                // Candidates: distance < limit, that is E < t = limit + offset (t < 2^(LV + 2)).
+                let t = top.limit + offset;
                 let mut lt = L::zero();
                 let mut eq = all;
                 for j in (0..LV + 2).rev() {
@@ -693,30 +739,52 @@ fn piece_sliced_any<L: Lanes, const LV: usize>(database: &BinaryCodes, plans: &[
             if mask.is_zero() {
                 continue;
             }
-            for j in 0..LV + 2 {
-                e[j].store(&mut eplanes[j]);
-            }
             mask.store(&mut m);
-            for g in 0..4 {
-                let mut word = m.0[g];
-                while word != 0 {
-                    let c = word.trailing_zeros() as usize;
-                    word &= word - 1;
-                    let mut v = 0u32;
-                    for (j, ep) in eplanes.iter().enumerate().take(LV + 2) {
-                        v |= (((ep.0[g] >> c) & 1) as u32) << j;
+            if words <= DECODE_BY_POPCOUNT {
+                // Short codes: the distance of a candidate is a few popcounts away.
+                let query = job.queries.code(q);
+                for (g, &word) in m.0.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let index = b0 + 64 * g + word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        let dist = hamming(query, database.code(index));
+                        if dist < top.limit {
+                            top.push(dist, index as u32);
+                        }
                     }
-                    let dist = v - offset;
-                    if dist < top.thr {
-                        top.push(dist, (b0 + 64 * g + c) as u32);
+                }
+            } else {
+                // Long codes: read the candidate's bits of E.
+                for j in 0..LV + 2 {
+                    e[j].store(&mut eplanes[j]);
+                }
+                for (g, &word) in m.0.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let c = word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        let mut v = 0u32;
+                        for (j, ep) in eplanes.iter().enumerate().take(LV + 2) {
+                            v |= (((ep.0[g] >> c) & 1) as u32) << j;
+                        }
+                        let dist = v - offset;
+                        if dist < top.limit {
+                            top.push(dist, (b0 + 64 * g + c) as u32);
+                        }
                     }
                 }
             }
+            top.publish(bound);
         }
         b0 += n;
     }
     tops.into_iter().map(TopK::finish).collect()
 }
+
+/// Codes of at most this many words have their candidates' distances recomputed with popcount;
+/// longer ones read them from the bit-sliced sums.
+const DECODE_BY_POPCOUNT: usize = 8;
 
 static ONES: Plane = Plane([u64::MAX; 4]);
 static BIT_MASKS: [Plane; 2] = [Plane([0; 4]), Plane([u64::MAX; 4])];
@@ -945,6 +1013,15 @@ mod tests {
     }
 
     #[test]
+    fn codes_too_long_for_bit_planes_use_the_direct_method() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let bits = SLICED_MAX_BITS + 100;
+        let database = random_codes(&mut rng, 70, bits, None);
+        let queries = random_codes(&mut rng, 13, bits, None);
+        check_all_plans(&database, &queries, 7, "codes longer than the bit-sliced method takes");
+    }
+
+    #[test]
     fn zero_queries_give_an_empty_result() {
         let database = BinaryCodes::zeros(10, 64).unwrap();
         let queries = BinaryCodes::zeros(0, 64).unwrap();
@@ -1004,7 +1081,7 @@ mod tests {
         for k in 1..=distances.len() {
             let mut top = TopK::new(k, 8);
             for (i, &d) in distances.iter().enumerate() {
-                if d < top.thr {
+                if d < top.limit {
                     top.push(d, i as u32);
                 }
             }
