@@ -2,6 +2,7 @@
 //! show progress and call the library; no numerics here.
 
 pub mod bench;
+pub mod bench_hamming;
 pub mod common;
 pub mod demo;
 pub mod eval;
@@ -48,6 +49,8 @@ pub enum Command {
     Submasks(submasks::SubmasksArgs),
     /// A 2-D t-SNE map of a checkpoint's submasks coloured by class (paper A, Figure 3).
     Map(map::MapArgs),
+    /// Time exact Hamming top-k search on random codes (queries/second; compare with benches/hamming.sh).
+    BenchHamming(bench_hamming::BenchHammingArgs),
 }
 
 /// Runs a parsed command line.
@@ -71,5 +74,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Knn(a) => knn::run(a),
         Command::Submasks(a) => submasks::run(a),
         Command::Map(a) => map::run(a),
+        Command::BenchHamming(a) => bench_hamming::run(a),
     }
 }
