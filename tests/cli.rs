@@ -69,6 +69,51 @@ fn bench_reports_json_lines() {
 }
 
 #[test]
+fn bench_hamming_reports_json_lines_and_writes_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--threads",
+        "1",
+        "bench-hamming",
+        "--database",
+        "3000",
+        "--queries",
+        "40",
+        "--bits",
+        "100,256",
+        "--k",
+        "1,7",
+        "--min-seconds",
+        "0",
+        "--json",
+        "--write-distances",
+        "d",
+        "--codes-dir",
+        "c",
+    ];
+    let o = compete(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "2 lengths x 2 k");
+    assert!(lines.iter().all(|l| l["qps"].as_f64().unwrap() > 0.0), "{lines:?}");
+    let files = std::fs::read_dir(dir.path().join("d")).unwrap().count();
+    assert_eq!(files, 4);
+    // A second run reads the same codes back and finds the same distances.
+    let first: Vec<Vec<u8>> = sorted_files(&dir.path().join("d"));
+    let o = compete(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sorted_files(&dir.path().join("d")), first);
+    let o = compete(&["bench-hamming", "--database", "10", "--queries", "2", "--bits", "64", "--k", "11"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("--k = 11"), "{}", text(&o));
+}
+
+fn sorted_files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("empty")).unwrap();
