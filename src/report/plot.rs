@@ -38,19 +38,12 @@ impl Series {
     }
 }
 
-/// The colours of successive series (the "tab10" palette); an 11th series reuses the first colour.
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
+/// The colours of successive series: the "tab10" palette, the first ten colours of the class palette
+/// of [`super::scatter::PALETTE`]; an 11th series reuses the first colour.
+const PALETTE: [RGBColor; 10] = {
+    let all = super::scatter::PALETTE;
+    [all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7], all[8], all[9]]
+};
 
 /// Series with at most this many drawn points also get a dot on each point (a one-point series
 /// would otherwise be invisible).
