@@ -1,15 +1,9 @@
 //! The `compete` binary end to end: train, resume, eval, run, bench, and its errors on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn compete(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compete")).args(args).current_dir(cwd).output().expect("the compete binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+mod common;
+use common::{compete, text};
 
 const DATA: &str = "synthetic:blobs,n=600,n_test=200,dim=8,classes=3,spread=0.3,seed=3";
 

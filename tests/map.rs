@@ -1,19 +1,13 @@
 //! `compete map` end to end: a t-SNE map of the submasks of a small saved network on the MNIST sample.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use compete::competition::Competition;
 use compete::models::mlp::{Mlp, MlpConfig};
 use compete::train::checkpoint::save_mlp;
 
-fn compete(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compete")).args(args).current_dir(cwd).output().expect("the compete binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+mod common;
+use common::{compete, text};
 
 /// Checks the PNG signature and the image size in the IHDR chunk.
 fn assert_png(path: &Path) {

@@ -2,20 +2,14 @@
 //! report files, the saved codes, and clear errors on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use compete::competition::Competition;
 use compete::models::mlp::{Mlp, MlpConfig};
 use compete::retrieval::io::{load_codes, load_codes_npy, load_labels_npy};
 use compete::train::checkpoint::save_mlp;
 
-fn compete(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_compete")).args(args).current_dir(cwd).output().expect("the compete binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+mod common;
+use common::{compete, text};
 
 fn checkpoint(dir: &Path, name: &str, input: usize) -> String {
     let mlp = Mlp::new(MlpConfig::new(input, &[(48, Competition::Relu), (32, Competition::Lwta { block: 2 })], 10).unwrap(), 3).unwrap();

@@ -8,4 +8,4 @@ pub mod flips;
 pub mod submasks;
 
 pub use flips::FlipTracker;
-pub use submasks::{LayerFeatures, Representation, conv_submasks, layer_features, submasks};
+pub use submasks::{LayerFeatures, Representation, all_submasks, conv_submasks, layer_features, submasks};

@@ -146,6 +146,34 @@ pub fn submasks(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize) -> Result<Bina
     Ok(feats.submasks.unwrap_or_default())
 }
 
+/// The submasks of every hidden layer for every example of `x`, in one forward pass per chunk
+/// (reading them layer by layer with [`submasks`] would run the lower layers again for each).
+pub fn all_submasks(mlp: &Mlp, x: &[f32], chunk: usize) -> Result<Vec<BinaryCodes>> {
+    let hidden = mlp.config.hidden.len();
+    if hidden == 0 {
+        return Ok(Vec::new());
+    }
+    let n = check(mlp, x, hidden - 1)?;
+    let dim = mlp.config.input;
+    let widths = mlp.config.hidden.iter().map(|h| h.competition.pre_width(h.units)).collect::<Result<Vec<_>>>()?;
+    let mut codes = widths.iter().map(|&w| BinaryCodes::zeros(n, w)).collect::<Result<Vec<_>>>()?;
+    let mut ws = Workspace::default();
+    let mut batch = Matrix::zeros(0, dim);
+    let chunk = chunk.max(1);
+    for (c, rows) in x.chunks(chunk * dim).enumerate() {
+        let m = rows.len() / dim;
+        batch.resize(m, dim);
+        batch.data.copy_from_slice(rows);
+        mlp.forward_hidden(&batch, &mut ws, hidden)?;
+        for ((layer, &w), out) in ws.hidden.iter().zip(&widths).zip(codes.iter_mut()) {
+            for r in 0..m {
+                out.set_row_from_bools(c * chunk + r, &layer.winners[r * w..(r + 1) * w]);
+            }
+        }
+    }
+    Ok(codes)
+}
+
 /// Submasks of a convolutional layer (paper A, section 3.3): its pre-activations `> 0` over all
 /// maps, one bit per (map, position). `pre` is `[n, maps, height, width]` (NCHW) flattened;
 /// `shape = [n, maps, height, width]`.
@@ -199,6 +227,18 @@ mod tests {
             let first = submasks(&mlp, &x, 0, 100).unwrap();
             assert_eq!(first.to_bools(), ws.hidden[0].winners);
         }
+    }
+
+    #[test]
+    fn all_layers_at_once_equal_layer_by_layer() {
+        let mlp = net(Competition::Maxout { rank: 2 });
+        let x = inputs(11);
+        let all = all_submasks(&mlp, &x, 4).unwrap();
+        assert_eq!(all.len(), 2);
+        for (l, codes) in all.iter().enumerate() {
+            assert_eq!(codes, &submasks(&mlp, &x, l, 3).unwrap(), "layer {l}");
+        }
+        assert!(all_submasks(&mlp, &[0.0; 7], 4).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::error::Result;
 use crate::eval::Confusion;
-use crate::train::checkpoint::{describe, load_mlp};
+use crate::train::checkpoint::describe;
 
 /// Which part of the data to evaluate on.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -43,20 +43,12 @@ pub struct EvalArgs {
 
 /// `compete eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let mlp = load_mlp(&args.checkpoint)?;
-    let (train, val, test) = crate::data::load_split(&args.data, args.validation, args.l2_normalize)?;
+    let (mlp, train, val, test) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let data = match args.split {
         Split::Test => &test,
         Split::Validation => &val,
         Split::Train => &train,
     };
-    if data.dim != mlp.config.input {
-        return Err(crate::Error::shape(
-            format!("{} against data {}", args.checkpoint.display(), args.data),
-            format!("{} input features", data.dim),
-            format!("{} input features, as the checkpoint's network ({})", mlp.config.input, describe(&mlp.config)),
-        ));
-    }
     let predicted = mlp.predict(&data.x, 500)?;
     let confusion = Confusion::new(mlp.config.classes, &predicted, &data.labels)?;
     if args.json {

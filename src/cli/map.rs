@@ -9,7 +9,6 @@ use crate::error::Result;
 use crate::report::map::{MapOptions, MapPanel, submask_map, write_map};
 use crate::report::progress::ProgressMode;
 use crate::report::tsne::{CodeMetric, TsneParams};
-use crate::train::checkpoint::load_mlp;
 
 /// Flags of `compete map`.
 #[derive(Debug, Args)]
@@ -72,8 +71,7 @@ fn summary(name: &str, p: &MapPanel, n: usize) -> String {
 
 /// `compete map`.
 pub fn run(args: MapArgs) -> Result<()> {
-    let mlp = load_mlp(&args.checkpoint)?;
-    let (train, val, test) = crate::data::load_split(&args.data, args.validation, args.l2_normalize)?;
+    let (mlp, train, val, test) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let (data, split) = match args.split {
         Split::Test => (&test, "test"),
         Split::Validation => (&val, "validation"),

@@ -5,22 +5,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::error::{Error, Result};
 use crate::report::{Series, line_plot, write_atomic, write_json};
 use crate::retrieval::io::{save_codes, save_codes_npy, save_labels_npy};
 use crate::retrieval::report::{Baseline, RetrievalOptions, RetrievalReport, evaluate_codes, layer_codes, resolve_layer};
-use crate::train::checkpoint::{describe, load_mlp};
-
-/// The baseline code (flag values).
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BaselineArg {
-    /// Random-hyperplane LSH of the layer's activations, as many bits as the submasks.
-    Lsh,
-    /// No baseline.
-    None,
-}
+use crate::train::checkpoint::describe;
 
 /// Flags of `compete retrieve`.
 #[derive(Debug, Args)]
@@ -37,8 +28,8 @@ pub struct RetrieveArgs {
     #[arg(long, value_delimiter = ',', default_value = "5,10,100")]
     pub k: Vec<usize>,
     /// Baseline code to compare with.
-    #[arg(long, value_enum, default_value = "lsh")]
-    pub baseline: BaselineArg,
+    #[arg(long, default_value = "lsh")]
+    pub baseline: Baseline,
     /// Seed of the baseline's random directions.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -61,24 +52,18 @@ pub struct RetrieveArgs {
 
 /// `compete retrieve`.
 pub fn run(args: RetrieveArgs) -> Result<()> {
-    let mlp = load_mlp(&args.checkpoint)?;
+    let (mlp, database, _, queries) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let layer = resolve_layer(&mlp, args.layer)?;
-    let (database, _, queries) = crate::data::load_split(&args.data, args.validation, args.l2_normalize)?;
-    if database.dim != mlp.config.input {
-        return Err(Error::shape(
-            format!("{} against data {}", args.checkpoint.display(), args.data),
-            format!("{} input features", database.dim),
-            format!("{} input features, as the checkpoint's network ({})", mlp.config.input, describe(&mlp.config)),
-        ));
-    }
     if let Some(&k) = args.k.iter().find(|&&k| k == 0 || k > database.len()) {
         return Err(Error::param("--k", k, format!("between 1 and the database size, {}", database.len())));
     }
-    let baseline = match args.baseline {
-        BaselineArg::Lsh => Baseline::Lsh,
-        BaselineArg::None => Baseline::None,
+    let options = RetrievalOptions {
+        layer: Some(layer),
+        ks: args.k.clone(),
+        baseline: args.baseline,
+        seed: args.seed,
+        ..RetrievalOptions::default()
     };
-    let options = RetrievalOptions { layer: Some(layer), ks: args.k.clone(), baseline, seed: args.seed, ..RetrievalOptions::default() };
     let codes = layer_codes(&mlp, &database, &queries, layer, &options)?;
     if args.save_codes {
         let dir = args.out.join("codes");

@@ -348,11 +348,8 @@ pub fn knn_report(
                 (hamming_neighbors(db, v, k_max)?, hamming_neighbors(db, t, k_max)?, db.bits(), "hamming")
             }
             Representation::Activations | Representation::PreActivations => {
-                let pick = |f: &crate::analysis::LayerFeatures| {
-                    if rep == Representation::Activations { f.activations.clone() } else { f.pre_activations.clone() }
-                };
-                let (Some(db), Some(v), Some(t)) = (pick(&ftrain), pick(&fval), pick(&ftest)) else { continue };
-                (euclidean_neighbors(&db, &v, k_max)?, euclidean_neighbors(&db, &t, k_max)?, db.cols, "euclidean")
+                let (Some(db), Some(v), Some(t)) = (pick(&ftrain, rep), pick(&fval, rep), pick(&ftest, rep)) else { continue };
+                (euclidean_neighbors(db, v, k_max)?, euclidean_neighbors(db, t, k_max)?, db.cols, "euclidean")
             }
         };
         for &w in weightings {
@@ -371,6 +368,14 @@ pub fn knn_report(
         feature_seconds,
         search_seconds: t1.elapsed().as_secs_f64(),
     })
+}
+
+/// The real-valued representation `rep` of `f`, when it was read.
+fn pick(f: &crate::analysis::LayerFeatures, rep: crate::analysis::Representation) -> Option<&Matrix> {
+    match rep {
+        crate::analysis::Representation::Activations => f.activations.as_ref(),
+        _ => f.pre_activations.as_ref(),
+    }
 }
 
 /// The default grid of `k` (paper A chooses `k` on validation without giving its grid).

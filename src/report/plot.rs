@@ -208,11 +208,11 @@ where
     Ok(())
 }
 
-/// Encodes an RGB buffer of `WIDTH x HEIGHT` pixels as PNG.
-fn encode_png(rgb: &[u8]) -> std::result::Result<Vec<u8>, png::EncodingError> {
+/// Encodes an RGB buffer of `width x height` pixels as PNG.
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> std::result::Result<Vec<u8>, png::EncodingError> {
     let mut out = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut out, WIDTH, HEIGHT);
+        let mut encoder = png::Encoder::new(&mut out, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header()?;
@@ -246,7 +246,7 @@ pub fn line_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series:
         render(&mut buf, &fig, RangedCoordf64::from(lo..hi))
     };
     drawn.map_err(|e| Error::Data(format!("{}: cannot draw the plot \"{title}\": {e}", path.display())))?;
-    let png = encode_png(&buf).map_err(|e| Error::format(path, format!("cannot encode PNG: {e}")))?;
+    let png = encode_png(&buf, WIDTH, HEIGHT).map_err(|e| Error::format(path, format!("cannot encode PNG: {e}")))?;
     write_atomic(path, &png)
 }
 

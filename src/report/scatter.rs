@@ -141,20 +141,6 @@ fn render(buf: &mut [u8], title: &str, points: &[[f32; 2]], labels: &[u8], names
     Ok(())
 }
 
-/// Encodes an RGB buffer of `width x height` pixels as PNG.
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> std::result::Result<Vec<u8>, png::EncodingError> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, width, height);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(rgb)?;
-        writer.finish()?;
-    }
-    Ok(out)
-}
-
 /// Draws `points` as small dots coloured by their `labels` in a `SCATTER_WIDTH x SCATTER_HEIGHT` PNG at
 /// `path` (written atomically, parent folders created): the title on top (each `\n` starts a smaller
 /// line; a line wider than the image is drawn in a smaller font), the map with equal scales on both axes, and a legend with each class's colour, name and
@@ -189,7 +175,8 @@ pub fn scatter_plot(path: &Path, title: &str, points: &[[f32; 2]], labels: &[u8]
     let mut buf = vec![255u8; SCATTER_WIDTH as usize * SCATTER_HEIGHT as usize * 3];
     render(&mut buf, title, points, labels, &names)
         .map_err(|e| Error::Data(format!("{}: cannot draw the scatter plot \"{title}\": {e}", path.display())))?;
-    let png = encode_png(&buf, SCATTER_WIDTH, SCATTER_HEIGHT).map_err(|e| Error::format(path, format!("cannot encode PNG: {e}")))?;
+    let png =
+        super::plot::encode_png(&buf, SCATTER_WIDTH, SCATTER_HEIGHT).map_err(|e| Error::format(path, format!("cannot encode PNG: {e}")))?;
     write_atomic(path, &png)
 }
 

@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::models::mlp::{Mlp, Workspace};
 use crate::report::plot::{Series, line_plot};
 use crate::report::progress::{Progress, ProgressMode};
-use crate::retrieval::BinaryCodes;
 use crate::tensor::Matrix;
 use crate::train::checkpoint::{self, RunPaths, describe};
 use crate::train::config::Experiment;
@@ -214,7 +213,7 @@ pub fn train_mlp(
     };
     let mut flips = FlipTracker::default();
     if let Some(x) = flip_set {
-        flips.record(all_submasks(&mlp, x)?)?;
+        flips.record(crate::analysis::all_submasks(&mlp, x, 500)?)?;
     }
 
     let mut epoch = start_epoch;
@@ -256,7 +255,7 @@ pub fn train_mlp(
             _ => None,
         };
         let rates = match flip_set {
-            Some(x) => flips.record(all_submasks(&mlp, x)?)?,
+            Some(x) => flips.record(crate::analysis::all_submasks(&mlp, x, 500)?)?,
             None => None,
         };
         let record = EpochRecord {
@@ -351,11 +350,6 @@ pub fn train_mlp(
 pub fn errors(mlp: &Mlp, data: &Dataset) -> Result<usize> {
     let predicted = mlp.predict(&data.x, 500)?;
     Ok(predicted.iter().zip(&data.labels).filter(|&(&p, &y)| p != y as usize).count())
-}
-
-/// The submasks of every hidden layer for the examples `x` (evaluation mode, no dropout).
-fn all_submasks(mlp: &Mlp, x: &[f32]) -> Result<Vec<BinaryCodes>> {
-    (0..mlp.config.hidden.len()).map(|l| crate::analysis::submasks(mlp, x, l, 500)).collect()
 }
 
 /// `flips.csv` (epoch, one column per hidden layer, network) and `flips.png` from the epochs that
