@@ -8,6 +8,7 @@ pub mod demo;
 pub mod eval;
 pub mod knn;
 pub mod map;
+pub mod regions;
 pub mod retrieve;
 pub mod submasks;
 pub mod train;
@@ -49,6 +50,8 @@ pub enum Command {
     Submasks(submasks::SubmasksArgs),
     /// A 2-D t-SNE map of a checkpoint's submasks coloured by class (paper A, Figure 3).
     Map(map::MapArgs),
+    /// Linear regions (paper E): bounds, constructions, exact counting on lines and planes, linear maps.
+    Regions(regions::RegionsArgs),
     /// Time exact Hamming top-k search on random codes (queries/second; compare with benches/hamming.sh).
     BenchHamming(bench_hamming::BenchHammingArgs),
 }
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Knn(a) => knn::run(a),
         Command::Submasks(a) => submasks::run(a),
         Command::Map(a) => map::run(a),
+        Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),
     }
 }

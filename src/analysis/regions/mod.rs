@@ -1,0 +1,16 @@
+//! Linear regions of piecewise linear networks (paper E, Montúfar, Pascanu, Cho and Bengio 2014).
+//!
+//! A network whose hidden layers are ReLU, absolute value, LWTA or maxout computes a piecewise
+//! linear function. Its *activation regions* are the sets of inputs with one activation pattern
+//! (which unit, piece or block member wins in every layer); on each the network is affine. Every
+//! count here counts activation regions: a linear region of paper E (section 2.1: a maximal connected
+//! set on which the function is linear) is a union of activation regions, and adjacent activation
+//! regions with equal affine maps, which are rare in practice, are not merged.
+//!
+//! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
+//! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
+pub mod net;
+pub mod slice;
+
+pub use net::{Affine, PwlLayer, PwlNet, Trace};
+pub use slice::{Segment, Slice2d};

@@ -1,0 +1,427 @@
+//! A piecewise linear network in `f64`, the object every region computation reads.
+//!
+//! [`PwlNet`] is a stack of affine hidden layers, each followed by a piecewise linear competition
+//! (ReLU, absolute value, LWTA or maxout), and an optional affine output layer (the logits; no
+//! activation). It is built from a `compete` checkpoint ([`PwlNet::from_mlp`]) or from a plain MLP
+//! saved from PyTorch ([`PwlNet::load`]). Geometry needs more precision than training, so the weights
+//! are widened to `f64` once here.
+//!
+//! # Activation patterns
+//!
+//! The activation pattern of an input has one bit per hidden pre-activation, the layers concatenated
+//! input side first, packed least significant bit first into `u64` words: the submask convention of
+//! [`crate::analysis::submasks`] (ReLU: `z > 0`; absolute value: `z >= 0`; LWTA: the block's winner;
+//! maxout: the winning piece of each unit; ties go to the first index). Inside one activation region
+//! every layer is affine, so the whole network is affine there.
+//!
+//! # PyTorch files
+//!
+//! A safetensors file without `compete`'s metadata is read as an `nn.Sequential` of `nn.Linear`
+//! layers with parameter-free activations between them, as written by
+//! `safetensors.torch.save_file(model.state_dict(), "net.safetensors")`:
+//!
+//! - tensors named `<i>.weight` (`[outputs, inputs]`, `f32`) and `<i>.bias` (`[outputs]`, optional),
+//!   where `<i>` is the module's index in the `Sequential` (`0.weight`, `2.weight`, ... when ReLUs sit
+//!   at 1, 3, ...); one common prefix before the index is allowed (`net.0.weight`);
+//! - every `Linear` but the last is a hidden layer followed by the competition named on the command
+//!   line (`relu`, `abs`, `lwta:<block>`, `maxout:<rank>`); the last `Linear` is the output layer;
+//! - for maxout, a hidden `Linear` has `units * rank` outputs, unit `j` owning outputs
+//!   `j * rank .. (j + 1) * rank` (`x.view(-1, units, rank).max(-1)` in PyTorch), and the next layer
+//!   reads `units` inputs;
+//! - anything else (batch norm statistics, convolution kernels, other dtypes) is refused with the
+//!   tensor's name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::competition::Competition;
+use crate::error::{Error, Result};
+use crate::models::mlp::Mlp;
+use crate::train::checkpoint::{MLP_FORMAT, load_mlp, load_tensors};
+
+/// One affine map `z = W x + b`, `W` stored `[outputs, inputs]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Affine {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Weights, `outputs * inputs`, row `o` holding the weights of output `o`.
+    pub weight: Vec<f64>,
+    /// Biases, `outputs`.
+    pub bias: Vec<f64>,
+}
+
+impl Affine {
+    /// Builds an affine map, checking the lengths.
+    pub fn new(inputs: usize, outputs: usize, weight: Vec<f64>, bias: Vec<f64>) -> Result<Self> {
+        if weight.len() != inputs * outputs {
+            return Err(Error::shape("affine weight", format!("{} values", weight.len()), format!("{outputs} x {inputs}")));
+        }
+        if bias.len() != outputs {
+            return Err(Error::shape("affine bias", format!("{} values", bias.len()), format!("{outputs}")));
+        }
+        Ok(Affine { inputs, outputs, weight, bias })
+    }
+
+    /// Row `o` of the weights.
+    pub fn row(&self, o: usize) -> &[f64] {
+        &self.weight[o * self.inputs..(o + 1) * self.inputs]
+    }
+
+    /// `W x + b` for one input.
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        (0..self.outputs).map(|o| self.bias[o] + self.row(o).iter().zip(x).map(|(w, v)| w * v).sum::<f64>()).collect()
+    }
+}
+
+/// One hidden layer: an affine map to the pre-activations, then a competition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PwlLayer {
+    /// The pre-activation map (`units * pieces` outputs).
+    pub affine: Affine,
+    /// The competition (ReLU, absolute value, LWTA or maxout).
+    pub competition: Competition,
+}
+
+impl PwlLayer {
+    /// Output units of the layer (pre-activations divided by the maxout rank).
+    pub fn units(&self) -> usize {
+        self.affine.outputs / self.competition.pieces()
+    }
+
+    /// Applies the competition to pre-activations `z`, writing the outputs and setting the pattern
+    /// bits of the winners (see the module docs) starting at bit `offset` of `pattern`.
+    pub fn compete(&self, z: &[f64], out: &mut [f64], pattern: &mut [u64], offset: usize) {
+        let mut set = |i: usize| pattern[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
+        match self.competition {
+            Competition::Relu => {
+                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
+                    *o = if v > 0.0 { v } else { 0.0 };
+                    if v > 0.0 {
+                        set(i);
+                    }
+                }
+            }
+            Competition::Abs => {
+                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
+                    *o = v.abs();
+                    if v >= 0.0 {
+                        set(i);
+                    }
+                }
+            }
+            Competition::Lwta { block } => {
+                for (b, (zb, ob)) in z.chunks_exact(block).zip(out.chunks_exact_mut(block)).enumerate() {
+                    let w = argmax_first(zb);
+                    ob.fill(0.0);
+                    ob[w] = zb[w];
+                    set(b * block + w);
+                }
+            }
+            Competition::Maxout { rank } => {
+                for (u, (zb, o)) in z.chunks_exact(rank).zip(out.iter_mut()).enumerate() {
+                    let w = argmax_first(zb);
+                    *o = zb[w];
+                    set(u * rank + w);
+                }
+            }
+            Competition::KSparse { .. } => unreachable!("PwlNet refuses k-sparse layers when it is built"),
+        }
+    }
+}
+
+/// Index of the largest value, the first one on ties (the convention of the training code).
+pub(crate) fn argmax_first(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A piecewise linear network: hidden layers with competitions, then an optional affine output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PwlNet {
+    /// Input width `n0`.
+    pub input: usize,
+    /// Hidden layers, input side first.
+    pub hidden: Vec<PwlLayer>,
+    /// The output layer (logits), if any.
+    pub output: Option<Affine>,
+}
+
+/// What one forward pass computed: every layer's pre-activations and outputs, and the pattern.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Pre-activations of each hidden layer.
+    pub pre: Vec<Vec<f64>>,
+    /// Outputs of each hidden layer (after the competition).
+    pub post: Vec<Vec<f64>>,
+    /// The output layer's values (logits), if the network has one.
+    pub logits: Option<Vec<f64>>,
+    /// The activation pattern, [`PwlNet::pattern_bits`] bits packed into `u64` words.
+    pub pattern: Vec<u64>,
+}
+
+impl PwlNet {
+    /// Builds a network, checking that the layers chain and that every competition is piecewise
+    /// linear and fits its layer.
+    pub fn new(input: usize, hidden: Vec<PwlLayer>, output: Option<Affine>) -> Result<Self> {
+        if input == 0 {
+            return Err(Error::param("input width", 0, "at least 1"));
+        }
+        let mut width = input;
+        for (l, layer) in hidden.iter().enumerate() {
+            if let Competition::KSparse { .. } = layer.competition {
+                return Err(Error::param(
+                    format!("hidden layer {} competition", l + 1),
+                    layer.competition,
+                    "relu, abs, lwta:<block> or maxout:<rank> (region counting does not support k-sparse layers)",
+                ));
+            }
+            if layer.affine.inputs != width {
+                return Err(Error::shape(format!("hidden layer {} inputs", l + 1), layer.affine.inputs.to_string(), width.to_string()));
+            }
+            let pieces = layer.competition.pieces();
+            if layer.affine.outputs == 0 || !layer.affine.outputs.is_multiple_of(pieces) {
+                return Err(Error::shape(
+                    format!("hidden layer {} outputs", l + 1),
+                    layer.affine.outputs.to_string(),
+                    format!("a positive multiple of the maxout rank {pieces}"),
+                ));
+            }
+            layer.competition.pre_width(layer.units()).map_err(|e| match e {
+                Error::Param { name, value, expected } => Error::Param { name: format!("hidden layer {}: {name}", l + 1), value, expected },
+                e => e,
+            })?;
+            width = layer.units();
+        }
+        if let Some(out) = &output
+            && out.inputs != width
+        {
+            return Err(Error::shape("output layer inputs", out.inputs.to_string(), width.to_string()));
+        }
+        Ok(PwlNet { input, hidden, output })
+    }
+
+    /// The network of a `compete` MLP: its hidden layers and its softmax layer's logits.
+    pub fn from_mlp(mlp: &Mlp) -> Result<Self> {
+        let widen = |l: &crate::models::mlp::Layer| -> Result<Affine> {
+            Affine::new(
+                l.weight.cols,
+                l.weight.rows,
+                l.weight.data.iter().map(|&v| v as f64).collect(),
+                l.bias.iter().map(|&v| v as f64).collect(),
+            )
+        };
+        let n = mlp.layers.len();
+        let mut hidden = Vec::with_capacity(n.saturating_sub(1));
+        for (layer, h) in mlp.layers[..n - 1].iter().zip(&mlp.config.hidden) {
+            hidden.push(PwlLayer { affine: widen(layer)?, competition: h.competition });
+        }
+        let output = Some(widen(&mlp.layers[n - 1])?);
+        PwlNet::new(mlp.config.input, hidden, output)
+    }
+
+    /// Loads a `compete` checkpoint or a PyTorch `nn.Sequential` MLP saved as safetensors (see the
+    /// module docs for the names expected). `competition` names the hidden layers' competition of a
+    /// PyTorch file; a `compete` checkpoint carries its own, and a different one given here is an
+    /// error.
+    pub fn load(path: &Path, competition: Option<Competition>) -> Result<Self> {
+        let (tensors, meta) = load_tensors(path)?;
+        if meta.contains_key("format") {
+            if meta.get("format").map(String::as_str) != Some(MLP_FORMAT) {
+                // load_mlp names the format found and the one expected.
+                load_mlp(path)?;
+            }
+            let mlp = load_mlp(path)?;
+            if let Some(c) = competition
+                && mlp.config.hidden.iter().any(|h| h.competition != c)
+            {
+                return Err(Error::param(
+                    "--competition",
+                    c,
+                    format!(
+                        "nothing, or the checkpoint's own ({}): {} is a compete checkpoint that names its competitions",
+                        crate::train::checkpoint::describe(&mlp.config),
+                        path.display()
+                    ),
+                ));
+            }
+            return PwlNet::from_mlp(&mlp).map_err(|e| Error::format(path, e.to_string()));
+        }
+        let competition = competition.ok_or_else(|| {
+            Error::format(
+                path,
+                "no compete metadata: read as a PyTorch nn.Sequential MLP, which needs the hidden layers' competition \
+                 (--competition relu, abs, lwta:<block> or maxout:<rank>)",
+            )
+        })?;
+        Self::from_sequential(path, &tensors, competition)
+    }
+
+    fn from_sequential(path: &Path, tensors: &crate::train::checkpoint::TensorMap, competition: Competition) -> Result<Self> {
+        // Group the tensors by module index: `<prefix><index>.<weight|bias>`.
+        let mut prefix: Option<String> = None;
+        let mut modules: BTreeMap<usize, (Option<&(Vec<usize>, Vec<f32>)>, Option<&(Vec<usize>, Vec<f32>)>)> = BTreeMap::new();
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        for name in names {
+            let unsupported = || {
+                Error::format(
+                    path,
+                    format!(
+                        "tensor {name:?} is not a Linear layer's parameter: expected only `<i>.weight` and `<i>.bias` of an \
+                         nn.Sequential of nn.Linear layers with parameter-free activations (relu, abs, lwta, maxout)"
+                    ),
+                )
+            };
+            let (head, kind) = name.rsplit_once('.').ok_or_else(unsupported)?;
+            if kind != "weight" && kind != "bias" {
+                return Err(unsupported());
+            }
+            let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 {
+                return Err(unsupported());
+            }
+            let (pre, idx) = head.split_at(head.len() - digits);
+            if !(pre.is_empty() || pre.ends_with('.')) {
+                return Err(unsupported());
+            }
+            match &prefix {
+                None => prefix = Some(pre.to_string()),
+                Some(p) if p != pre => {
+                    return Err(Error::format(
+                        path,
+                        format!("tensor {name:?} has the prefix {pre:?}, the others {p:?}: expected one Sequential"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let idx: usize = idx.parse().map_err(|_| unsupported())?;
+            let entry = modules.entry(idx).or_default();
+            let t = &tensors[name];
+            if kind == "weight" { entry.0 = Some(t) } else { entry.1 = Some(t) }
+        }
+        if modules.len() < 2 {
+            return Err(Error::format(
+                path,
+                format!("{} Linear layer(s) found, expected at least 2 (hidden layers, then the output layer)", modules.len()),
+            ));
+        }
+        let prefix = prefix.unwrap_or_default();
+        let mut layers = Vec::new();
+        let mut width: Option<usize> = None;
+        let count = modules.len();
+        for (pos, (idx, (w, b))) in modules.into_iter().enumerate() {
+            let wname = format!("{prefix}{idx}.weight");
+            let (shape, values) = w.ok_or_else(|| Error::format(path, format!("{prefix}{idx}.bias has no {wname}")))?;
+            if shape.len() != 2 {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "tensor {wname} has shape {shape:?}: expected [outputs, inputs] of an nn.Linear (convolutions are not supported)"
+                    ),
+                ));
+            }
+            let (outputs, inputs) = (shape[0], shape[1]);
+            if let Some(wd) = width
+                && wd != inputs
+            {
+                return Err(Error::format(path, format!("tensor {wname} reads {inputs} inputs, but the previous layer gives {wd}")));
+            }
+            let bias = match b {
+                Some((bs, bv)) => {
+                    if bs != &vec![outputs] {
+                        return Err(Error::format(path, format!("tensor {prefix}{idx}.bias has shape {bs:?}, expected [{outputs}]")));
+                    }
+                    bv.iter().map(|&v| v as f64).collect()
+                }
+                None => vec![0.0; outputs],
+            };
+            let affine = Affine::new(inputs, outputs, values.iter().map(|&v| v as f64).collect(), bias)?;
+            let last = pos + 1 == count;
+            if !last && !outputs.is_multiple_of(competition.pieces()) {
+                return Err(Error::format(
+                    path,
+                    format!("tensor {wname} has {outputs} outputs, not a multiple of the maxout rank {}", competition.pieces()),
+                ));
+            }
+            width = Some(if last { outputs } else { outputs / competition.pieces() });
+            layers.push(affine);
+        }
+        let output = layers.pop();
+        let input = layers.first().map(|a| a.inputs).unwrap_or(0);
+        let hidden = layers.into_iter().map(|affine| PwlLayer { affine, competition }).collect();
+        PwlNet::new(input, hidden, output).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// Total pattern bits: the hidden pre-activations of all layers.
+    pub fn pattern_bits(&self) -> usize {
+        self.hidden.iter().map(|l| l.affine.outputs).sum()
+    }
+
+    /// Number of `u64` words of a packed pattern.
+    pub fn pattern_words(&self) -> usize {
+        self.pattern_bits().div_ceil(64)
+    }
+
+    /// Hidden units of all layers (maxout units, not pieces).
+    pub fn hidden_units(&self) -> usize {
+        self.hidden.iter().map(|l| l.units()).sum()
+    }
+
+    /// Checks that `x` has the input width.
+    pub fn check_input(&self, what: &str, x: &[f64]) -> Result<()> {
+        if x.len() != self.input {
+            return Err(Error::shape(
+                what.to_string(),
+                format!("{} values", x.len()),
+                format!("{} (the network's input width)", self.input),
+            ));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::param(what.to_string(), "a non-finite value", "finite numbers"));
+        }
+        Ok(())
+    }
+
+    /// One forward pass: pre-activations, outputs, logits and the activation pattern.
+    pub fn forward(&self, x: &[f64]) -> Result<Trace> {
+        self.check_input("input", x)?;
+        let mut pattern = vec![0u64; self.pattern_words()];
+        let mut pre = Vec::with_capacity(self.hidden.len());
+        let mut post: Vec<Vec<f64>> = Vec::with_capacity(self.hidden.len());
+        let mut offset = 0;
+        for layer in &self.hidden {
+            let z = layer.affine.apply(post.last().map(Vec::as_slice).unwrap_or(x));
+            let mut out = vec![0.0; layer.units()];
+            layer.compete(&z, &mut out, &mut pattern, offset);
+            offset += layer.affine.outputs;
+            pre.push(z);
+            post.push(out);
+        }
+        let logits = self.output.as_ref().map(|o| o.apply(post.last().map(Vec::as_slice).unwrap_or(x)));
+        Ok(Trace { pre, post, logits, pattern })
+    }
+
+    /// The activation pattern of one input.
+    pub fn pattern(&self, x: &[f64]) -> Result<Vec<u64>> {
+        Ok(self.forward(x)?.pattern)
+    }
+
+    /// A one-line description: `784-1000(relu)-1000(relu)-10`.
+    pub fn describe(&self) -> String {
+        let mut s = self.input.to_string();
+        for l in &self.hidden {
+            s.push_str(&format!("-{}({})", l.units(), l.competition));
+        }
+        if let Some(o) = &self.output {
+            s.push_str(&format!("-{}", o.outputs));
+        }
+        s
+    }
+}
