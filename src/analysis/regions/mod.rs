@@ -9,8 +9,15 @@
 //!
 //! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
 //! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
+//! - [`exact`]: exact counting on a segment ([`count_1d`]) or a 2-D slice ([`count_2d`]), with each
+//!   region's polygon, pattern and output map.
+//! - [`sample`]: the sampled lower bound (distinct patterns over data, random points or a grid).
+pub mod exact;
 pub mod net;
+pub mod sample;
 pub mod slice;
 
+pub use exact::{CountOptions, Partition1d, Partition2d, Piece1d, Region2d, count_1d, count_2d};
 pub use net::{Affine, PwlLayer, PwlNet, Trace};
+pub use sample::{PatternSampler, distinct_patterns, grid_patterns};
 pub use slice::{Segment, Slice2d};

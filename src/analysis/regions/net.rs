@@ -39,6 +39,9 @@ use crate::error::{Error, Result};
 use crate::models::mlp::Mlp;
 use crate::train::checkpoint::{MLP_FORMAT, load_mlp, load_tensors};
 
+/// A tensor read from a file: shape and values.
+type Tensor = (Vec<usize>, Vec<f32>);
+
 /// One affine map `z = W x + b`, `W` stored `[outputs, inputs]` row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Affine {
@@ -266,7 +269,7 @@ impl PwlNet {
     fn from_sequential(path: &Path, tensors: &crate::train::checkpoint::TensorMap, competition: Competition) -> Result<Self> {
         // Group the tensors by module index: `<prefix><index>.<weight|bias>`.
         let mut prefix: Option<String> = None;
-        let mut modules: BTreeMap<usize, (Option<&(Vec<usize>, Vec<f32>)>, Option<&(Vec<usize>, Vec<f32>)>)> = BTreeMap::new();
+        let mut modules: BTreeMap<usize, (Option<&Tensor>, Option<&Tensor>)> = BTreeMap::new();
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
         for name in names {

@@ -61,7 +61,7 @@ impl Slice2d {
         if origin.iter().chain(&u).chain(&v).chain(&a).chain(&b).any(|x| !x.is_finite()) {
             return Err(Error::param("slice", "a non-finite value", "finite numbers"));
         }
-        if !(a[1] > a[0]) || !(b[1] > b[0]) {
+        if a[1].partial_cmp(&a[0]) != Some(std::cmp::Ordering::Greater) || b[1].partial_cmp(&b[0]) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::param(
                 "box",
                 format!("[{}, {}] x [{}, {}]", a[0], a[1], b[0], b[1]),
