@@ -9,6 +9,7 @@ pub mod io;
 pub mod map;
 pub mod plot;
 pub mod progress;
+pub mod regions;
 pub mod scatter;
 pub mod tsne;
 
