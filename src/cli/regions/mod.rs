@@ -29,7 +29,7 @@ pub enum RegionsCommand {
     Construct(construct::ConstructArgs),
     /// Count the linear regions of a network exactly on a segment or a 2-D slice, or the distinct
     /// activation patterns over data or random points.
-    Count(count::CountArgs),
+    Count(Box<count::CountArgs>),
     /// Linear maps of a hidden unit (eq. 8): templates, k-means of a unit's responses, and inputs the
     /// unit identifies (appendix G).
     Maps(maps::MapsArgs),
@@ -40,7 +40,7 @@ pub fn run(args: RegionsArgs) -> Result<()> {
     match args.command {
         RegionsCommand::Bounds(a) => bounds::run(a),
         RegionsCommand::Construct(a) => construct::run(a),
-        RegionsCommand::Count(a) => count::run(a),
+        RegionsCommand::Count(a) => count::run(*a),
         RegionsCommand::Maps(a) => maps::run(a),
     }
 }
