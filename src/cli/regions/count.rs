@@ -15,6 +15,7 @@ use crate::analysis::regions::{CountOptions, Partition2d, PwlNet, Segment, Slice
 use crate::competition::Competition;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::mlp::Mlp;
 use crate::report::io::{write_atomic, write_json};
 use crate::report::regions::write_partition_png;
 
@@ -86,9 +87,13 @@ pub struct CountArgs {
     /// Picture size, pixels on the longer side (2-D slices).
     #[arg(long, default_value_t = 1000)]
     pub resolution: u32,
-    /// Seed of --patterns random:N.
+    /// Seed of --patterns random:N and of --untrained.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Count an untrained network of the checkpoint's architecture instead (fresh weights from
+    /// --seed, initialised as `compete train` does), for a trained-versus-untrained comparison.
+    #[arg(long)]
+    pub untrained: bool,
     /// Output folder: summary.json, regions.jsonl (one region a line), regions.png.
     #[arg(short, long, default_value = "runs/regions")]
     pub out: PathBuf,
@@ -129,7 +134,14 @@ struct Summary {
 
 /// Runs `compete regions count`.
 pub fn run(args: CountArgs) -> Result<()> {
-    let net = PwlNet::load(&args.checkpoint, args.competition)?;
+    let mut net = PwlNet::load(&args.checkpoint, args.competition)?;
+    if args.untrained {
+        let mlp = crate::train::checkpoint::load_mlp(&args.checkpoint).map_err(|e| {
+            Error::param("--untrained", format!("{} ({e})", args.checkpoint.display()), "a compete checkpoint, whose architecture it reuses")
+        })?;
+        net = PwlNet::from_mlp(&Mlp::new(mlp.config, args.seed)?)?;
+        println!("untrained network (seed {}) of the architecture of {}", args.seed, args.checkpoint.display());
+    }
     let opts = CountOptions { tolerance: args.tolerance, max_regions: args.max_regions };
     opts.validate()?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
