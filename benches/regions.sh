@@ -48,5 +48,5 @@ count relu-784-1000x3 "$RELU1000" 1024
 echo "== regions per second as the slice grows (784-100x3 ReLU, exact only)"
 for m in 0 0.5 1 2 4; do
   "$BIN" --threads "$THREADS" regions count "$RELU100" --data "mnist:$DATA" --through 0,1,2 --margin "$m" \
-    --save-regions 0 -o "$OUT/growth-$m" | head -1
+    --save-regions 0 -o "$OUT/growth-$m" | sed -n 1p
 done

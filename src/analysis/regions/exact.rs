@@ -237,6 +237,9 @@ struct Ctx<'a> {
     /// Regions found after each layer, so far.
     found: Vec<AtomicUsize>,
     max_regions: usize,
+    /// Every hidden layer's weights transposed (`inputs x outputs`, row-major): the columns of `W`
+    /// that rank-one updates add.
+    wt: Vec<Vec<f64>>,
 }
 
 /// A region on its way down: its polygon and the pattern bits of the layers above it.
@@ -272,6 +275,24 @@ fn descend_from(
         words: net.pattern_words(),
         found: (0..net.hidden.len()).map(|_| AtomicUsize::new(0)).collect(),
         max_regions: opts.max_regions,
+        wt: net
+            .hidden
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                let a = &l.affine;
+                if k == 0 {
+                    return Vec::new(); // the first layer's maps always come from the product
+                }
+                let mut t = vec![0.0; a.inputs * a.outputs];
+                for o in 0..a.outputs {
+                    for (i, w) in a.row(o).iter().enumerate() {
+                        t[i * a.outputs + o] = *w;
+                    }
+                }
+                t
+            })
+            .collect(),
     };
     // The layer input of the first layer: x(p) = origin + p[0] u + p[1] v.
     let mut map = Vec::with_capacity(3 * net.input);
@@ -279,32 +300,47 @@ fn descend_from(
     map.extend_from_slice(v);
     map.extend_from_slice(origin);
     let cells = vec![Cell { poly: domain, pattern: vec![0; ctx.words] }];
-    let regions = descend(&ctx, 0, cells, map)?;
+    let regions = match net.hidden.first() {
+        Some(first) => descend(&ctx, 0, cells, preactivations(first, &map, 1))?,
+        None => finish(&ctx, cells, &map),
+    };
     let per_layer = ctx.found.iter().map(|a| a.load(Ordering::Relaxed)).collect();
     Ok((regions, per_layer))
 }
 
-/// Cuts `cells` (whose layer-input maps are `maps`: per cell, the `p[0]` coefficients, the `p[1]`
-/// coefficients and the constants of every input, `3 * width` values) by layer `l` and the layers
-/// above, depth first.
-fn descend(ctx: &Ctx, l: usize, cells: Vec<Cell>, maps: Vec<f64>) -> Result<Vec<Region2d>> {
+/// Cuts `cells` (whose pre-activation maps of layer `l` are `z`: per cell, the `p[0]`
+/// coefficients, the `p[1]` coefficients and the constants of every pre-activation, `3 * outputs`
+/// values) by layer `l` and the layers above, depth first.
+///
+/// The next layer's pre-activation maps of the pieces come from one matrix product for a few
+/// *anchor* pieces (the first piece of each cell, and any piece whose outputs differ from the
+/// previous piece's in many units) and from rank-one updates for the others: consecutive pieces of
+/// one cell usually differ in one or two units, so `W x'` changes by one or two columns of `W`.
+fn descend(ctx: &Ctx, l: usize, cells: Vec<Cell>, z: Vec<f64>) -> Result<Vec<Region2d>> {
     let net = ctx.net;
-    if l == net.hidden.len() {
-        return Ok(finish(ctx, cells, &maps));
-    }
     let layer = &net.hidden[l];
     let pre = layer.affine.outputs;
-    let z = preactivations(layer, &maps, cells.len());
     let units = layer.units();
     let mut children = Vec::new();
-    let mut child_maps = Vec::new();
+    let mut child_x = Vec::new();
+    // For each piece: the number of its layer's outputs that differ from the previous piece of the
+    // same cell (usize::MAX for the first piece of a cell).
+    let mut changed = Vec::new();
     for (r, cell) in cells.into_iter().enumerate() {
         let zr = &z[3 * r * pre..3 * (r + 1) * pre];
-        for kid in cut(ctx, layer, ctx.offsets[l], cell, zr) {
-            write_output_map(layer, ctx.offsets[l], &kid.pattern, zr, units, &mut child_maps);
+        for (i, kid) in cut(ctx, layer, ctx.offsets[l], cell, zr).into_iter().enumerate() {
+            write_output_map(layer, ctx.offsets[l], &kid.pattern, zr, units, &mut child_x);
+            let n = child_x.len();
+            changed.push(if i == 0 {
+                usize::MAX
+            } else {
+                let (prev, cur) = child_x[n - 6 * units..].split_at(3 * units);
+                (0..units).filter(|&u| (0..3).any(|c| prev[c * units + u] != cur[c * units + u])).count()
+            });
             children.push(kid);
         }
     }
+    drop(z);
     let total = ctx.found[l].fetch_add(children.len(), Ordering::Relaxed) + children.len();
     if total > ctx.max_regions {
         return Err(Error::param(
@@ -313,22 +349,73 @@ fn descend(ctx: &Ctx, l: usize, cells: Vec<Cell>, maps: Vec<f64>) -> Result<Vec<
             format!("more than the {total}+ regions hidden layer {} makes on this slice (raise the limit or count a smaller slice)", l + 1),
         ));
     }
+    if l + 1 == net.hidden.len() {
+        return Ok(finish(ctx, children, &child_x));
+    }
+    let z_next = next_preactivations(ctx, l + 1, &child_x, &changed, units);
+    drop(child_x);
+    let next_pre = net.hidden[l + 1].affine.outputs;
     let mut batches = Vec::with_capacity(children.len().div_ceil(BATCH));
-    let mut maps_left = child_maps.as_slice();
+    let mut left = z_next.as_slice();
     let mut it = children.into_iter().peekable();
     while it.peek().is_some() {
         let batch: Vec<Cell> = it.by_ref().take(BATCH).collect();
-        let (head, tail) = maps_left.split_at(batch.len() * 3 * units);
+        let (head, tail) = left.split_at(batch.len() * 3 * next_pre);
         batches.push((batch, head.to_vec()));
-        maps_left = tail;
+        left = tail;
     }
-    drop(child_maps);
+    drop(z_next);
     let outs: Vec<Result<Vec<Region2d>>> = batches.into_par_iter().map(|(b, m)| descend(ctx, l + 1, b, m)).collect();
     let mut regions = Vec::new();
     for o in outs {
         regions.extend(o?);
     }
     Ok(regions)
+}
+
+/// The pre-activation maps of layer `l` for pieces whose layer inputs are `x` (`3 * width` values
+/// each): anchors by one matrix product, the others by rank-one updates from the previous piece.
+fn next_preactivations(ctx: &Ctx, l: usize, x: &[f64], changed: &[usize], width: usize) -> Vec<f64> {
+    let layer = &ctx.net.hidden[l];
+    let n = layer.affine.outputs;
+    let pieces = changed.len();
+    // A rank-one update costs about as much as 1/8 of a row of the product, counting the product's
+    // better use of the cache.
+    let limit = (width / 8).max(1);
+    let anchors: Vec<usize> = (0..pieces).filter(|&i| changed[i] > limit).collect();
+    let mut ax = Vec::with_capacity(anchors.len() * 3 * width);
+    for &i in &anchors {
+        ax.extend_from_slice(&x[3 * i * width..3 * (i + 1) * width]);
+    }
+    let za = preactivations(layer, &ax, anchors.len());
+    drop(ax);
+    let wt = &ctx.wt[l];
+    let mut z = vec![0.0; pieces * 3 * n];
+    let mut next_anchor = 0;
+    for i in 0..pieces {
+        if next_anchor < anchors.len() && anchors[next_anchor] == i {
+            z[3 * i * n..3 * (i + 1) * n].copy_from_slice(&za[3 * next_anchor * n..3 * (next_anchor + 1) * n]);
+            next_anchor += 1;
+            continue;
+        }
+        let (done, cur) = z.split_at_mut(3 * i * n);
+        let prev_z = &done[3 * (i - 1) * n..];
+        let cur = &mut cur[..3 * n];
+        cur.copy_from_slice(prev_z);
+        let (px, cx) = (&x[3 * (i - 1) * width..3 * i * width], &x[3 * i * width..3 * (i + 1) * width]);
+        for u in 0..width {
+            for c in 0..3 {
+                let d = cx[c * width + u] - px[c * width + u];
+                if d != 0.0 {
+                    let col = &wt[u * n..(u + 1) * n];
+                    for (zo, w) in cur[c * n..(c + 1) * n].iter_mut().zip(col) {
+                        *zo += d * w;
+                    }
+                }
+            }
+        }
+    }
+    z
 }
 
 /// The pre-activation maps of a batch: `z[(3 r + c) * pre + o]` for cell `r`, coefficient `c`
@@ -749,7 +836,9 @@ mod tests {
 
     #[test]
     fn deep_relu_lwta_maxout_abs_nets_agree_with_a_fine_grid() {
-        let cases: [(&[(usize, Competition)], u64); 5] = [
+        let cases: [(&[(usize, Competition)], u64); 6] = [
+            // Wide enough that most pieces take the rank-one update path.
+            (&[(40, Competition::Relu), (40, Competition::Abs), (24, Competition::Maxout { rank: 2 })], 10),
             (&[(6, Competition::Relu), (6, Competition::Relu), (5, Competition::Relu)], 5),
             (&[(6, Competition::Lwta { block: 2 }), (6, Competition::Lwta { block: 3 })], 6),
             (&[(4, Competition::Maxout { rank: 3 }), (4, Competition::Maxout { rank: 2 })], 7),
@@ -763,8 +852,11 @@ mod tests {
             let seen = check_partition(&net, &s, &part, 400);
             assert!(part.len() > hidden[0].0, "{}: only {} regions", net.describe(), part.len());
             // The grid finds all regions but the smallest ones: every region with an inscribed
-            // square of the grid's spacing holds a grid point, and most regions are that large.
-            assert!(seen as f64 >= 0.8 * part.len() as f64, "{}: grid {seen} vs exact {}", net.describe(), part.len());
+            // square of the grid's spacing holds a grid point, and most regions of the small nets are
+            // that large (the wide net has too many small regions for this grid).
+            if part.len() <= 1000 {
+                assert!(seen as f64 >= 0.8 * part.len() as f64, "{}: grid {seen} vs exact {}", net.describe(), part.len());
+            }
             let sampled = crate::analysis::regions::grid_patterns(&net, &s, 400).unwrap().1;
             assert!(sampled <= part.len());
             assert!(part.per_layer.windows(2).all(|w| w[0] <= w[1]));

@@ -137,7 +137,11 @@ pub fn run(args: CountArgs) -> Result<()> {
     let mut net = PwlNet::load(&args.checkpoint, args.competition)?;
     if args.untrained {
         let mlp = crate::train::checkpoint::load_mlp(&args.checkpoint).map_err(|e| {
-            Error::param("--untrained", format!("{} ({e})", args.checkpoint.display()), "a compete checkpoint, whose architecture it reuses")
+            Error::param(
+                "--untrained",
+                format!("{} ({e})", args.checkpoint.display()),
+                "a compete checkpoint, whose architecture it reuses",
+            )
         })?;
         net = PwlNet::from_mlp(&Mlp::new(mlp.config, args.seed)?)?;
         println!("untrained network (seed {}) of the architecture of {}", args.seed, args.checkpoint.display());
