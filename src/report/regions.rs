@@ -107,7 +107,11 @@ pub fn partition_png(part: &Partition2d, slice: &Slice2d, size: u32, title: &str
         let differs = |j: usize, v: &[u32]| v[j] != v[i] && v[j] != u32::MAX;
         let right = c + 1 < wu && differs(i + 1, &id);
         let below = row + 1 < hu && differs(i + wu, &id);
-        let boundary = (c + 1 < wu && differs(i + 1, &class)) || (row + 1 < hu && differs(i + wu, &class));
+        // The decision boundary two pixels wide, so that it stands out from the region edges.
+        let boundary = (c + 1 < wu && differs(i + 1, &class))
+            || (row + 1 < hu && differs(i + wu, &class))
+            || (c > 0 && differs(i - 1, &class))
+            || (row > 0 && differs(i - wu, &class));
         let mut col = region_colour(k);
         if boundary {
             col = [0, 0, 0];
