@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut knn = Vec::new();
     let mut retrieval = Vec::new();
     let mut agreement = None;
+    let mut segments = Vec::new();
     for exp in demo_experiments(&args) {
         let dir = args.out.join(&exp.name);
         // The demo always starts afresh: an earlier demo's run of the same name is replaced.
@@ -125,6 +126,18 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let r = retrieval_report(&best, &train, &test, &RetrievalOptions::default())?;
         crate::report::io::write_json(&dir.join("retrieval.json"), &r)?;
         retrieval.push(r);
+        // Paper E: the exact number of linear regions along the segment between the first two test
+        // images, for the trained network and an untrained one of the same architecture.
+        let seg = crate::analysis::regions::Segment::new(
+            test.row(0).iter().map(|&v| f64::from(v)).collect(),
+            test.row(1).iter().map(|&v| f64::from(v)).collect(),
+        )?;
+        let opts = crate::analysis::regions::CountOptions::default();
+        let trained_regions = crate::analysis::regions::count_1d(&crate::analysis::regions::PwlNet::from_mlp(&best)?, &seg, &opts)?.len();
+        let fresh = crate::models::mlp::Mlp::new(best.config.clone(), exp.train.seed)?;
+        let untrained_regions =
+            crate::analysis::regions::count_1d(&crate::analysis::regions::PwlNet::from_mlp(&fresh)?, &seg, &opts)?.len();
+        segments.push((trained_regions, untrained_regions));
         // Paper A Figure 3: t-SNE maps of the ReLU network's last-layer submasks, trained and not.
         if exp.name == "relu" {
             let options = MapOptions { untrained: true, progress: ProgressMode::Quiet, ..MapOptions::default() };
@@ -153,7 +166,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     crate::report::io::write_json(
         &args.out.join("summary.json"),
-        &serde_json::json!({ "data": args.data, "runs": outcomes, "knn": knn, "retrieval": retrieval, "map_agreement": agreement.map(|(t, u)| serde_json::json!({ "trained": t, "untrained": u })), "seconds": seconds }),
+        &serde_json::json!({ "data": args.data, "runs": outcomes, "segment_regions": segments.iter().map(|&(t, u)| serde_json::json!({ "trained": t, "untrained": u })).collect::<Vec<_>>(), "knn": knn, "retrieval": retrieval, "map_agreement": agreement.map(|(t, u)| serde_json::json!({ "trained": t, "untrained": u })), "seconds": seconds }),
     )?;
 
     let width = outcomes.iter().map(|o| o.architecture.len()).max().unwrap_or(7).max(7);
@@ -186,6 +199,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
             let at = |k: usize| c.map.iter().find(|m| m.k == k).map_or("-".to_string(), |m| format!("{:.3}", m.map));
             println!("{:<width$}  {:<9}  {:>5}  {:>7}  {:>7}  {:>8}", o.architecture, c.code, c.bits, at(5), at(10), at(100));
         }
+    }
+    println!("\nlinear regions (exact) along the segment between test images 0 and 1 (paper E):");
+    for (o, (t, u)) in outcomes.iter().zip(&segments) {
+        println!("{:<width$}  {t:>6} regions trained, {u:>6} untrained", o.architecture);
     }
     if let Some((trained, untrained)) = agreement {
         println!(
