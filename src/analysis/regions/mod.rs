@@ -7,8 +7,11 @@
 //! set on which the function is linear) is a union of activation regions, and adjacent activation
 //! regions with equal affine maps, which are rare in practice, are not merged.
 //!
+//! - [`bounds`]: exact bounds on the maximal number of regions (section 2.2, Proposition 3, Theorem 4,
+//!   eq. (7), Pascanu et al. 2013, Proposition 7, Theorem 8, regions per parameter of appendix C).
 //! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
 //! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
+pub mod bounds;
 pub mod net;
 pub mod slice;
 
