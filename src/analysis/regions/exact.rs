@@ -816,6 +816,8 @@ mod tests {
             let s = unit_box(2.0 * r);
             let part = count_2d(&net, &s, &CountOptions::default()).unwrap();
             assert_eq!(part.len(), 1 + n + n * (n - 1) / 2, "{n} lines");
+            // Zaslavsky's maximum of section 2.2, from the exact big-integer bounds.
+            assert_eq!(crate::analysis::regions::bounds::shallow(2, n), num_bigint::BigUint::from(part.len()));
             assert_eq!(part.per_layer, vec![part.len()]);
         }
     }

@@ -7,11 +7,14 @@
 //! set on which the function is linear) is a union of activation regions, and adjacent activation
 //! regions with equal affine maps, which are rare in practice, are not merged.
 //!
+//! - [`bounds`]: exact bounds on the maximal number of regions (section 2.2, Proposition 3, Theorem 4,
+//!   eq. (7), Pascanu et al. 2013, Proposition 7, Theorem 8, regions per parameter of appendix C).
 //! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
 //! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
 //! - [`exact`]: exact counting on a segment ([`count_1d`]) or a 2-D slice ([`count_2d`]), with each
 //!   region's polygon, pattern and output map.
 //! - [`sample`]: the sampled lower bound (distinct patterns over data, random points or a grid).
+pub mod bounds;
 pub mod exact;
 pub mod net;
 pub mod sample;
