@@ -3,8 +3,10 @@
 //! - [`io`]: [`write_atomic`] and [`write_json`], so a run folder never holds a half-written file;
 //! - [`progress`]: [`Progress`] (an `indicatif` bar on a terminal, throttled log lines elsewhere,
 //!   or nothing) and [`log_line`];
-//! - [`plot`]: [`line_plot`], PNG figures with an embedded font (no system font needed).
+//! - [`plot`]: [`line_plot`], PNG figures with an embedded font (no system font needed);
+//! - [`images`]: grids of small images (weight templates in diverging colours, inputs in grey).
 
+pub mod images;
 pub mod io;
 pub mod map;
 pub mod plot;

@@ -14,8 +14,11 @@
 //! - [`exact`]: exact counting on a segment ([`count_1d`]) or a 2-D slice ([`count_2d`]), with each
 //!   region's polygon, pattern and output map.
 //! - [`sample`]: the sampled lower bound (distinct patterns over data, random points or a grid).
+//! - [`linear_maps`]: the affine map `u·x + c` of one unit on the region of an input (eq. (8)), over a
+//!   dataset, k-means of a unit's maps and inputs the unit identifies (section 2.6, appendix G).
 pub mod bounds;
 pub mod exact;
+pub mod linear_maps;
 pub mod net;
 pub mod sample;
 pub mod slice;

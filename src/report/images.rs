@@ -1,0 +1,145 @@
+//! Grids of small images as PNG: weight templates in diverging colours and inputs in grey.
+//!
+//! A tile is an RGB buffer of `rows * cols` pixels (3 bytes each, row-major) made by [`diverging`] or
+//! [`grey`]; [`write_grid`] lays tiles out in a grid, each pixel enlarged to a square of `zoom` pixels,
+//! with a [`GAP_WIDTH`]-pixel light grey gap around every tile so that white tiles stay visible.
+
+use std::path::Path;
+
+use super::io::write_atomic;
+use super::plot::encode_png;
+use crate::error::{Error, Result};
+
+/// Colour of the most negative value of [`diverging`] (blue, ColorBrewer RdBu).
+pub const NEGATIVE: [u8; 3] = [33, 102, 172];
+/// Colour of the most positive value of [`diverging`] (red, ColorBrewer RdBu).
+pub const POSITIVE: [u8; 3] = [178, 24, 43];
+/// Colour of the gaps between tiles and of empty cells.
+pub const GAP: [u8; 3] = [200, 200, 200];
+/// Width of the gaps between tiles, in pixels.
+pub const GAP_WIDTH: usize = 2;
+
+fn mix(to: [u8; 3], t: f64) -> [u8; 3] {
+    let t = t.clamp(0.0, 1.0);
+    to.map(|c| (255.0 + (f64::from(c) - 255.0) * t).round() as u8)
+}
+
+/// Diverging colours with zero white: `v` is drawn `v / scale` of the way from white to red (positive)
+/// or blue (negative), saturating beyond `±scale`. A `scale` that is not positive and finite draws
+/// everything white. Non-finite values are drawn black.
+pub fn diverging_with_scale(values: &[f64], scale: f64) -> Vec<u8> {
+    let ok = scale.is_finite() && scale > 0.0;
+    values
+        .iter()
+        .flat_map(|&v| {
+            if !v.is_finite() {
+                [0, 0, 0]
+            } else if !ok || v == 0.0 {
+                [255, 255, 255]
+            } else if v > 0.0 {
+                mix(POSITIVE, v / scale)
+            } else {
+                mix(NEGATIVE, -v / scale)
+            }
+        })
+        .collect()
+}
+
+/// [`diverging_with_scale`] with the image's own symmetric scale, its largest `|v|`.
+pub fn diverging(values: &[f64]) -> Vec<u8> {
+    diverging_with_scale(values, max_abs(values))
+}
+
+/// The largest finite `|v|` (0 for none).
+pub fn max_abs(values: &[f64]) -> f64 {
+    values.iter().filter(|v| v.is_finite()).fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// Grey levels: `lo` black, `hi` white, linear between and clamped outside (`lo >= hi`: all black).
+pub fn grey(values: &[f64], lo: f64, hi: f64) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| {
+            let t = if hi > lo && v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+            let g = (t * 255.0).round() as u8;
+            [g, g, g]
+        })
+        .collect()
+}
+
+/// Writes tiles (`shape = (rows, cols)` pixels each, RGB) as a PNG grid of `columns` tiles per row,
+/// row-major, each pixel `zoom x zoom`, tiles separated by [`GAP_WIDTH`]-pixel gaps. An empty tile leaves its
+/// cell grey. Errors name `path`: a tile of the wrong size, a zero `columns`, `zoom` or shape, an
+/// image too large, or the write.
+pub fn write_grid(path: &Path, tiles: &[Vec<u8>], shape: (usize, usize), columns: usize, zoom: usize) -> Result<()> {
+    let (rows, cols) = shape;
+    if rows == 0 || cols == 0 || columns == 0 || zoom == 0 {
+        return Err(Error::format(
+            path,
+            format!("image grid of {rows}x{cols} tiles, {columns} per row, zoom {zoom}: expected all positive"),
+        ));
+    }
+    if let Some((i, t)) = tiles.iter().enumerate().find(|(_, t)| !t.is_empty() && t.len() != rows * cols * 3) {
+        return Err(Error::format(path, format!("tile {i} has {} bytes, expected {rows}x{cols} RGB = {}", t.len(), rows * cols * 3)));
+    }
+    let grid_rows = tiles.len().div_ceil(columns).max(1);
+    let (tw, th) = (cols * zoom + GAP_WIDTH, rows * zoom + GAP_WIDTH);
+    let (width, height) = (columns * tw + GAP_WIDTH, grid_rows * th + GAP_WIDTH);
+    if width > 16384 || height > 16384 {
+        return Err(Error::format(path, format!("image grid of {width}x{height} pixels: expected at most 16384 on a side")));
+    }
+    let mut img: Vec<u8> = GAP.iter().copied().cycle().take(width * height * 3).collect();
+    for (i, t) in tiles.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
+        let (x0, y0) = ((i % columns) * tw + GAP_WIDTH, (i / columns) * th + GAP_WIDTH);
+        for y in 0..rows * zoom {
+            for x in 0..cols * zoom {
+                let s = ((y / zoom) * cols + x / zoom) * 3;
+                let d = ((y0 + y) * width + x0 + x) * 3;
+                img[d..d + 3].copy_from_slice(&t[s..s + 3]);
+            }
+        }
+    }
+    let png = encode_png(&img, width as u32, height as u32).map_err(|e| Error::format(path, format!("PNG encoding failed: {e}")))?;
+    write_atomic(path, &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours() {
+        let d = diverging(&[0.0, 2.0, -2.0, 1.0, f64::NAN]);
+        assert_eq!(&d[0..3], &[255, 255, 255]);
+        assert_eq!(&d[3..6], &POSITIVE);
+        assert_eq!(&d[6..9], &NEGATIVE);
+        assert_eq!(&d[9..12], &[217, 140, 149]);
+        assert_eq!(&d[12..15], &[0, 0, 0]);
+        assert_eq!(diverging(&[0.0, 0.0]), vec![255; 6]);
+        assert_eq!(grey(&[0.0, 0.5, 1.0, 7.0], 0.0, 1.0), vec![0, 0, 0, 128, 128, 128, 255, 255, 255, 255, 255, 255]);
+    }
+
+    #[test]
+    fn grid_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        let red = [255u8, 0, 0].repeat(6);
+        write_grid(&path, &[red.clone(), vec![], red], (2, 3), 2, 2).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(std::fs::read(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        // 2 x 2 cells of 3x2 pixels zoomed twice, 2-pixel gaps: (2 * 8 + 2) x (2 * 6 + 2).
+        assert_eq!((info.width, info.height), (18, 14));
+        let px = |x: usize, y: usize| &buf[(y * 18 + x) * 3..(y * 18 + x) * 3 + 3];
+        assert_eq!(px(1, 1), &GAP);
+        assert_eq!(px(2, 2), &[255, 0, 0]);
+        assert_eq!(px(7, 5), &[255, 0, 0]);
+        assert_eq!(px(8, 5), &GAP);
+        assert_eq!(px(11, 4), &GAP, "the empty tile stays grey");
+        assert_eq!(px(3, 9), &[255, 0, 0], "third tile on the second row");
+        assert_eq!(px(12, 9), &GAP, "no fourth tile");
+        assert!(write_grid(&path, &[vec![1, 2]], (2, 3), 2, 2).is_err());
+        assert!(write_grid(&path, &[], (2, 3), 0, 2).is_err());
+    }
+}
