@@ -9,6 +9,7 @@
 //!
 //! - [`bounds`]: exact bounds on the maximal number of regions (section 2.2, Proposition 3, Theorem 4,
 //!   eq. (7), Pascanu et al. 2013, Proposition 7, Theorem 8, regions per parameter of appendix C).
+//! - [`construct`]: the networks of the proofs (Theorem 4 / eq. (7) folding, a maxout folding).
 //! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
 //! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
 //! - [`exact`]: exact counting on a segment ([`count_1d`]) or a 2-D slice ([`count_2d`]), with each
@@ -17,6 +18,7 @@
 //! - [`linear_maps`]: the affine map `u·x + c` of one unit on the region of an input (eq. (8)), over a
 //!   dataset, k-means of a unit's maps and inputs the unit identifies (section 2.6, appendix G).
 pub mod bounds;
+pub mod construct;
 pub mod exact;
 pub mod linear_maps;
 pub mod net;
