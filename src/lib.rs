@@ -5,7 +5,9 @@
 //! feature map), so that each input switches on its own subnetwork.
 //!
 //! Every competition returns its output *and* its winners (see [`competition`]), so every model can
-//! hand out its *submasks*, the binary codes of paper A.
+//! hand out its *submasks*, the binary codes of paper A. The same winners, layer by layer, are the
+//! activation patterns whose regions [`analysis::regions`] bounds, constructs and counts exactly
+//! (paper E).
 //!
 //! ```
 //! use compete::competition::Competition;
