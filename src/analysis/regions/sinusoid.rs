@@ -435,7 +435,7 @@ pub fn run(exp: &SinusoidExperiment, out: &Path, opts: &RunOptions) -> Result<Si
         size: exp.figure.size,
     };
     let title = format!(
-        "Sinusoidal boundary (paper E, Figure 1): shallow vs deep ReLU nets, {} points\nsolid: shallow {}, {} errors, {} regions;  dashed: deep {}, {} errors, {} regions",
+        "Sinusoidal boundary (paper E, Figure 1): shallow vs deep ReLU nets, {} points\nsolid: shallow {}, {} errors, {} regions;  dashed: deep {}, {} errors, {} regions\nfilled markers: errors of the shallow net;  crosses: errors of the deep net;  grey: the true curve",
         data.len(),
         plain(&results.shallow.architecture),
         results.shallow.best_errors,
