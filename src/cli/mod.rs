@@ -36,7 +36,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Train a competitive MLP from flags or a TOML experiment file.
     Train(train::TrainArgs),
-    /// Run an experiment file (`kind = "train"`: a training run).
+    /// Run an experiment file (`kind = "train"`: a training run; `kind = "sinusoid"`: paper E, Figure 1).
     Run(train::RunArgs),
     /// Test error and confusion matrix of a checkpoint on a dataset.
     Eval(eval::EvalArgs),

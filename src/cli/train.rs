@@ -164,13 +164,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// `compete run FILE`.
 pub fn run_file(args: RunArgs) -> Result<()> {
-    let mut exp = Experiment::load(&args.file)?;
-    if let Some(d) = &args.data {
-        exp.data.source = d.clone();
-    }
-    match exp.kind.as_str() {
-        "train" => train_and_print(&exp, args.out.as_deref(), &RunOptions { resume: args.resume, quiet: args.quiet }),
-        other => Err(Error::format(&args.file, format!("kind = {other:?}: expected \"train\""))),
+    // Peek at `kind` first: each kind has its own struct, which refuses the others' fields.
+    let text = std::fs::read_to_string(&args.file).map_err(|e| Error::io(&args.file, e))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::format(&args.file, e.to_string()))?;
+    let opts = RunOptions { resume: args.resume, quiet: args.quiet };
+    match table.get("kind").map_or(Some("train"), toml::Value::as_str) {
+        Some("train") => {
+            let mut exp = Experiment::from_toml(&text, &args.file)?;
+            if let Some(d) = &args.data {
+                exp.data.source = d.clone();
+            }
+            train_and_print(&exp, args.out.as_deref(), &opts)
+        }
+        Some("sinusoid") => {
+            if let Some(d) = &args.data {
+                return Err(Error::param("--data", d, "no --data for kind = \"sinusoid\" (its [data] section generates the set)"));
+            }
+            crate::analysis::regions::sinusoid::run_file(&text, &args.file, args.out.as_deref(), &opts).map(|_| ())
+        }
+        other => Err(Error::format(
+            &args.file,
+            format!("kind = {}: expected \"train\" or \"sinusoid\"", other.map_or("(not a string)".into(), |k| format!("{k:?}"))),
+        )),
     }
 }
 

@@ -44,7 +44,7 @@ impl DataSpec {
             }
             Ok(DataSpec::Mnist(PathBuf::from(dir)))
         } else if s == "synthetic" {
-            Err(Error::param("data", s, "synthetic:NAME[,key=value...] with NAME one of blobs, xor, stripes"))
+            Err(Error::param("data", s, "synthetic:NAME[,key=value...] with NAME one of blobs, xor, stripes, sinusoid"))
         } else {
             Ok(DataSpec::Mnist(PathBuf::from(s)))
         }
@@ -79,15 +79,18 @@ pub enum SyntheticKind {
     Xor,
     /// [`synthetic::stripes`]: vertical stripes in the square (key `stripes`).
     Stripes,
+    /// [`synthetic::sinusoid`]: the square split by a sine curve (keys `amplitude`, `periods`).
+    Sinusoid,
 }
 
 impl SyntheticKind {
-    /// The name used in specs: `blobs`, `xor` or `stripes`.
+    /// The name used in specs: `blobs`, `xor`, `stripes` or `sinusoid`.
     pub fn name(self) -> &'static str {
         match self {
             SyntheticKind::Blobs => "blobs",
             SyntheticKind::Xor => "xor",
             SyntheticKind::Stripes => "stripes",
+            SyntheticKind::Sinusoid => "sinusoid",
         }
     }
 }
@@ -96,7 +99,8 @@ impl SyntheticKind {
 ///
 /// Keys (all optional): `n` (training examples, default 1000), `n_test` (default 500), `seed`
 /// (default 0); for `blobs` also `dim` (default 10), `classes` (default 4), `spread` (default 0.3);
-/// for `xor` `spread` (default 0.2); for `stripes` `stripes` (default 4). One set of `n + n_test`
+/// for `xor` `spread` (default 0.2); for `stripes` `stripes` (default 4); for `sinusoid` `amplitude`
+/// (default 0.5) and `periods` (default 2), see [`synthetic::SinusoidParams`]. One set of `n + n_test`
 /// examples is generated from `seed` and its last `n_test` become the test set, so both come from the
 /// same distribution (the same cluster centres for `blobs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +121,10 @@ pub struct SyntheticSpec {
     pub spread: f32,
     /// Number of stripes (`stripes`).
     pub stripes: usize,
+    /// Amplitude of the boundary (`sinusoid`).
+    pub amplitude: f64,
+    /// Periods of the boundary across the square (`sinusoid`).
+    pub periods: f64,
 }
 
 impl SyntheticSpec {
@@ -124,7 +132,19 @@ impl SyntheticSpec {
     pub fn new(kind: SyntheticKind) -> Self {
         let (dim, classes) = if kind == SyntheticKind::Blobs { (10, 4) } else { (2, 2) };
         let spread = if kind == SyntheticKind::Xor { 0.2 } else { 0.3 };
-        SyntheticSpec { kind, n_train: 1000, n_test: 500, seed: 0, dim, classes, spread, stripes: 4 }
+        let sine = synthetic::SinusoidParams::default();
+        SyntheticSpec {
+            kind,
+            n_train: 1000,
+            n_test: 500,
+            seed: 0,
+            dim,
+            classes,
+            spread,
+            stripes: 4,
+            amplitude: sine.amplitude,
+            periods: sine.periods,
+        }
     }
 
     /// Parses `NAME[,key=value...]` (what follows `synthetic:`).
@@ -135,7 +155,8 @@ impl SyntheticSpec {
             "blobs" => SyntheticKind::Blobs,
             "xor" | "xor_like" => SyntheticKind::Xor,
             "stripes" => SyntheticKind::Stripes,
-            _ => return Err(Error::param("synthetic data set", name, "one of blobs, xor, stripes")),
+            "sinusoid" => SyntheticKind::Sinusoid,
+            _ => return Err(Error::param("synthetic data set", name, "one of blobs, xor, stripes, sinusoid")),
         };
         let mut spec = SyntheticSpec::new(kind);
         for part in parts {
@@ -147,9 +168,12 @@ impl SyntheticSpec {
             let applies = match key {
                 "n" | "n_test" | "seed" => true,
                 "dim" | "classes" => kind == SyntheticKind::Blobs,
-                "spread" => kind != SyntheticKind::Stripes,
+                "spread" => matches!(kind, SyntheticKind::Blobs | SyntheticKind::Xor),
                 "stripes" => kind == SyntheticKind::Stripes,
-                _ => return Err(Error::param(key, value, "a key among n, n_test, seed, dim, classes, spread, stripes")),
+                "amplitude" | "periods" => kind == SyntheticKind::Sinusoid,
+                _ => {
+                    return Err(Error::param(key, value, "a key among n, n_test, seed, dim, classes, spread, stripes, amplitude, periods"));
+                }
             };
             if !applies {
                 return Err(Error::param(key, value, format!("no {key} for synthetic:{}; it has {}", kind.name(), spec.keys().join(", "))));
@@ -161,11 +185,16 @@ impl SyntheticSpec {
                 "dim" => spec.dim = whole(value)?,
                 "classes" => spec.classes = whole(value)?,
                 "spread" => spec.spread = value.parse().map_err(|_| Error::param(key, value, "a number"))?,
+                "amplitude" => spec.amplitude = value.parse().map_err(|_| Error::param(key, value, "a number"))?,
+                "periods" => spec.periods = value.parse().map_err(|_| Error::param(key, value, "a number"))?,
                 _ => spec.stripes = whole(value)?,
             }
         }
         if spec.n_train == 0 || spec.n_test == 0 {
             return Err(Error::param(if spec.n_train == 0 { "n" } else { "n_test" }, 0, "at least 1 example"));
+        }
+        if kind == SyntheticKind::Sinusoid {
+            spec.sinusoid_params(spec.n_train).validate()?;
         }
         Ok(spec)
     }
@@ -177,8 +206,14 @@ impl SyntheticSpec {
             SyntheticKind::Blobs => k.extend(["dim", "classes", "spread"]),
             SyntheticKind::Xor => k.push("spread"),
             SyntheticKind::Stripes => k.push("stripes"),
+            SyntheticKind::Sinusoid => k.extend(["amplitude", "periods"]),
         }
         k
+    }
+
+    /// The [`synthetic::SinusoidParams`] of this spec for `n` points.
+    pub fn sinusoid_params(&self, n: usize) -> synthetic::SinusoidParams {
+        synthetic::SinusoidParams { n, amplitude: self.amplitude, periods: self.periods, seed: self.seed }
     }
 
     /// Generates `n_train + n_test` examples and splits off the last `n_test` as the test set.
@@ -189,6 +224,7 @@ impl SyntheticSpec {
             SyntheticKind::Blobs => synthetic::blobs(n, self.dim, self.classes, self.spread, self.seed)?,
             SyntheticKind::Xor => synthetic::xor_like(n, self.spread, self.seed)?,
             SyntheticKind::Stripes => synthetic::stripes(n, self.stripes, self.seed)?,
+            SyntheticKind::Sinusoid => synthetic::sinusoid(&self.sinusoid_params(n))?,
         };
         let (train, test) = all.split_last(self.n_test)?;
         Ok(TrainTest { train, test })
@@ -203,6 +239,7 @@ impl fmt::Display for SyntheticSpec {
             SyntheticKind::Blobs => write!(f, ",dim={},classes={},spread={}", self.dim, self.classes, self.spread),
             SyntheticKind::Xor => write!(f, ",spread={}", self.spread),
             SyntheticKind::Stripes => write!(f, ",stripes={}", self.stripes),
+            SyntheticKind::Sinusoid => write!(f, ",amplitude={},periods={}", self.amplitude, self.periods),
         }
     }
 }
@@ -255,7 +292,10 @@ mod tests {
     #[test]
     fn parse_rejects_bad_synthetic_specs() {
         let m = |s: &str| DataSpec::parse(s).unwrap_err().to_string();
-        assert!(m("synthetic:moons").contains("one of blobs, xor, stripes"));
+        assert!(m("synthetic:moons").contains("one of blobs, xor, stripes, sinusoid"));
+        assert!(m("synthetic:sinusoid,spread=0.1").contains("no spread for synthetic:sinusoid"));
+        assert!(m("synthetic:sinusoid,amplitude=1.5").contains("amplitude"));
+        assert!(m("synthetic:blobs,periods=2").contains("no periods for synthetic:blobs"));
         assert!(m("synthetic:xor,dim=3").contains("no dim for synthetic:xor"));
         assert!(m("synthetic:blobs,n=ten").contains("invalid n = ten"));
         assert!(m("synthetic:blobs,n").contains("key=value"));
@@ -277,6 +317,17 @@ mod tests {
         assert_eq!((x.train.len(), x.test.len(), x.train.dim), (10, 4, 2));
         let s = load(&DataSpec::parse("synthetic:stripes,n=10,n_test=5,stripes=3").unwrap()).unwrap();
         assert_eq!((s.train.len(), s.test.len()), (10, 5));
+        let spec = DataSpec::parse("synthetic:sinusoid,n=300,n_test=50,amplitude=0.3,periods=1.5,seed=4").unwrap();
+        assert_eq!(DataSpec::parse(&spec.to_string()).unwrap(), spec);
+        let DataSpec::Synthetic(sp) = &spec else { panic!("{spec:?}") };
+        let d = load(&spec).unwrap();
+        assert_eq!((d.train.len(), d.test.len(), d.train.dim, d.train.classes), (300, 50, 2, 2));
+        let p = sp.sinusoid_params(350);
+        for ds in [&d.train, &d.test] {
+            for i in 0..ds.len() {
+                assert_eq!(ds.labels[i], p.label(f64::from(ds.row(i)[0]), f64::from(ds.row(i)[1])));
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //!   network needs a hidden layer.
 //! * [`stripes`]: points of the square labelled by alternating vertical stripes; needs one hidden
 //!   unit per boundary, a toy for counting linear regions.
+//! * [`sinusoid`]: points of the square split by a sine curve; the two-class set of paper E's
+//!   Figure 1 (appendix F), where a deep net follows the curve with more linear pieces than a
+//!   shallow one.
 //!
 //! Every generator draws from `ChaCha8Rng::seed_from_u64(seed)`, so the same arguments give the same
 //! data on every platform. Labels are balanced: example `i` has class `i % classes`.
@@ -112,6 +115,75 @@ pub fn stripes(n: usize, n_stripes: usize, seed: u64) -> Result<Dataset> {
     Dataset::from_parts(x, labels, 2, None, 2)
 }
 
+/// The parameters of [`sinusoid`] (paper E, appendix F gives none; these are ours).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinusoidParams {
+    /// Number of points.
+    pub n: usize,
+    /// Amplitude `A` of the boundary, in `(0, 1)` so that the curve stays inside the square.
+    pub amplitude: f64,
+    /// Full periods `k` of the sine across the square (`> 0`).
+    pub periods: f64,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl Default for SinusoidParams {
+    /// 2000 points, amplitude 0.5, 2 periods, seed 0.
+    fn default() -> Self {
+        SinusoidParams { n: 2000, amplitude: 0.5, periods: 2.0, seed: 0 }
+    }
+}
+
+impl SinusoidParams {
+    /// The boundary's height at `x0`: `A sin(pi k (x0 + 1))`.
+    pub fn boundary(&self, x0: f64) -> f64 {
+        self.amplitude * (std::f64::consts::PI * self.periods * (x0 + 1.0)).sin()
+    }
+
+    /// The class of the point `(x0, x1)`: 1 above the curve, 0 on or below it.
+    pub fn label(&self, x0: f64, x1: f64) -> u8 {
+        u8::from(x1 > self.boundary(x0))
+    }
+
+    /// Checks every parameter; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        check_n(self.n)?;
+        if !(self.amplitude > 0.0 && self.amplitude < 1.0) {
+            return Err(Error::param("amplitude", self.amplitude, "a number in (0, 1), so that the curve stays inside [-1, 1]^2"));
+        }
+        if !(self.periods > 0.0 && self.periods <= 100.0) {
+            return Err(Error::param("periods", self.periods, "a number of periods in (0, 100]"));
+        }
+        Ok(())
+    }
+}
+
+/// `n` 2-D points drawn uniformly from `[-1, 1]^2`, labelled by a sinusoidal decision boundary: class
+/// 1 when `x1 > A sin(pi k (x0 + 1))`, else 0 (`A` = `amplitude`, `k` = `periods`, full periods across
+/// the square). No label noise: the boundary is exact, so every error of a classifier is its own.
+///
+/// Paper E (appendix F, Figure 1) trains a shallow and a deep MLP on "a synthetic dataset" with a
+/// sinusoidal boundary without giving its generator; this is ours. Both coordinates are drawn with
+/// `ChaCha8Rng::seed_from_u64(seed)`, first `x0` then `x1` for each point.
+pub fn sinusoid(params: &SinusoidParams) -> Result<Dataset> {
+    params.validate()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    let mut x = Vec::with_capacity(2 * params.n);
+    let mut labels = Vec::with_capacity(params.n);
+    for _ in 0..params.n {
+        let a: f64 = rng.random_range(-1.0..1.0);
+        let b: f64 = rng.random_range(-1.0..1.0);
+        // Label the stored (f32) point, so that the rule holds exactly on the data as given.
+        let (a, b) = (f64::from(a as f32), f64::from(b as f32));
+        x.push(a as f32);
+        x.push(b as f32);
+        labels.push(params.label(a, b));
+    }
+    Dataset::from_parts(x, labels, 2, None, 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +264,41 @@ mod tests {
         assert!(matches!(blobs(5, 2, 2, f32::NAN, 0), Err(Error::Param { .. })));
         assert!(matches!(xor_like(4, -1.0, 0), Err(Error::Param { .. })));
         assert!(matches!(stripes(4, 1, 0), Err(Error::Param { .. })));
+    }
+
+    #[test]
+    fn sinusoid_labels_follow_the_curve_and_the_seed() {
+        let p = SinusoidParams { n: 3000, amplitude: 0.4, periods: 3.0, seed: 11 };
+        let ds = sinusoid(&p).unwrap();
+        assert_eq!((ds.len(), ds.dim, ds.classes), (3000, 2, 2));
+        for i in 0..ds.len() {
+            let [a, b] = [f64::from(ds.row(i)[0]), f64::from(ds.row(i)[1])];
+            assert!((-1.0..1.0).contains(&a) && (-1.0..1.0).contains(&b));
+            let curve = 0.4 * (std::f64::consts::PI * 3.0 * (a + 1.0)).sin();
+            assert_eq!(ds.labels[i], u8::from(b > curve), "point ({a}, {b})");
+        }
+        // Half of the square lies above the curve (whole periods): both classes near 1500.
+        let counts = ds.class_counts();
+        assert!(counts[0].abs_diff(1500) < 120, "{counts:?}");
+        // Near x0 = -1 + 1/6 (the first crest) the curve is at 0.4: points at x1 = 0.3 are class 0 there,
+        // class 1 at the first trough x0 = -1 + 1/2.
+        assert_eq!((p.label(-1.0 + 1.0 / 6.0, 0.3), p.label(-0.5, 0.3)), (0, 1));
+        assert_eq!(sinusoid(&p).unwrap(), ds);
+        assert_ne!(sinusoid(&SinusoidParams { seed: 12, ..p }).unwrap().x, ds.x);
+    }
+
+    #[test]
+    fn sinusoid_refuses_bad_parameters_by_name() {
+        let p = SinusoidParams::default();
+        for (bad, name) in [
+            (SinusoidParams { n: 0, ..p }, "n"),
+            (SinusoidParams { amplitude: 1.0, ..p }, "amplitude"),
+            (SinusoidParams { amplitude: f64::NAN, ..p }, "amplitude"),
+            (SinusoidParams { periods: 0.0, ..p }, "periods"),
+            (SinusoidParams { periods: f64::INFINITY, ..p }, "periods"),
+        ] {
+            let e = sinusoid(&bad).unwrap_err().to_string();
+            assert!(e.contains(name), "{bad:?}: {e}");
+        }
     }
 }
