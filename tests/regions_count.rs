@@ -181,6 +181,22 @@ fn bad_input_gets_clear_errors() {
     .unwrap();
     let t = err(&["regions", "count", h.to_str().unwrap(), "--competition", "relu", "--box", "-1,1,-1,1", "-o", os]);
     assert!(t.contains("0.weight") && t.contains("convolutions are not supported"), "{t}");
+    let t = err(&[
+        "regions",
+        "count",
+        fs,
+        "--competition",
+        "relu",
+        "--points",
+        "0,0;1,0;0,1",
+        "--through",
+        "0,1,2",
+        "--box",
+        "0,1,0,1",
+        "-o",
+        os,
+    ]);
+    assert!(t.contains("cannot be used with"), "{t}");
     let t = err(&["regions", "count", fs, "--competition", "relu", "-o", os]);
     assert!(t.contains("--through") && t.contains("--box"), "{t}");
 }

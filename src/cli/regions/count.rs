@@ -30,10 +30,10 @@ pub struct CountArgs {
     #[arg(long)]
     pub competition: Option<Competition>,
     /// Count on the plane through three inputs of the data split, given by index: I,J,K.
-    #[arg(long, value_delimiter = ',', num_args = 1, conflicts_with_all = ["segment", "r#box", "patterns"])]
+    #[arg(long, value_delimiter = ',', num_args = 1, conflicts_with_all = ["segment", "box", "patterns"])]
     pub through: Option<Vec<usize>>,
     /// Count on the segment between two inputs of the data split, given by index: I,J.
-    #[arg(long, value_delimiter = ',', num_args = 1, conflicts_with_all = ["r#box", "patterns"])]
+    #[arg(long, value_delimiter = ',', num_args = 1, conflicts_with_all = ["box", "patterns"])]
     pub segment: Option<Vec<usize>>,
     /// Literal inputs instead of data indices for --through / --segment: vectors separated by `;`,
     /// values by `,` (e.g. "0,0;1,0;0,1").
