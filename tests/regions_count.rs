@@ -102,7 +102,9 @@ fn segment_plane_and_sampled_counts_on_a_compete_checkpoint() {
     let slice = Slice2d::through(&p[0], &p[1], &p[2], 0.0).unwrap();
     assert_eq!(s["regions"].as_u64().unwrap() as usize, count_2d(&net, &slice, &CountOptions::default()).unwrap().len());
     let (s, _) = run(&["--points", "0,0,0,0;1,0.5,-1,2", "--segment", "0,1"], "segment");
-    assert!(s["regions"].as_u64().unwrap() >= 1);
+    let seg = compete::analysis::regions::Segment::new(p[0].clone(), p[1].clone()).unwrap();
+    let want = compete::analysis::regions::count_1d(&net, &seg, &CountOptions::default()).unwrap().len();
+    assert_eq!(s["regions"].as_u64().unwrap() as usize, want);
     let (s, t) = run(&["--patterns", "random:2000", "--range", "-2,2"], "random");
     let n = s["distinct_patterns"].as_u64().unwrap();
     assert!(n > 1 && n <= 2000, "{t}");

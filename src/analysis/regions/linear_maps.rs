@@ -107,10 +107,10 @@ pub fn check_unit(net: &PwlNet, layer: usize, unit: usize) -> Result<()> {
 }
 
 /// The affine map whose rows are `layer`'s pre-activations (the output layer for `hidden.len()`).
-fn layer_affine(net: &PwlNet, layer: usize) -> &Affine {
+fn layer_affine(net: &PwlNet, layer: usize) -> Result<&Affine> {
     match net.hidden.get(layer) {
-        Some(l) => &l.affine,
-        None => net.output.as_ref().expect("check_unit ran before: the output layer exists"),
+        Some(l) => Ok(&l.affine),
+        None => net.output.as_ref().ok_or_else(|| Error::param("layer", layer, format!("a hidden layer below {}", net.hidden.len()))),
     }
 }
 
@@ -170,8 +170,7 @@ fn selection(layer: &PwlLayer, pattern: &[u64], offset: usize) -> Vec<(usize, f6
 /// Eq. (8) for several rows of `layer`'s affine map at once: carries each row down through the
 /// selections of the layers below (read from `pattern`, which needs the bits of the layers below
 /// `layer` only), returning `(u, c)` per row. Each weight row below is read once for all rows.
-fn backprop(net: &PwlNet, pattern: &[u64], layer: usize, rows: &[usize]) -> Vec<(Vec<f64>, f64)> {
-    let top = layer_affine(net, layer);
+fn backprop(net: &PwlNet, top: &Affine, pattern: &[u64], layer: usize, rows: &[usize]) -> Vec<(Vec<f64>, f64)> {
     let mut r: Vec<Vec<f64>> = rows.iter().map(|&k| top.row(k).to_vec()).collect();
     let mut c: Vec<f64> = rows.iter().map(|&k| top.bias[k]).collect();
     let offsets = offsets(net);
@@ -207,8 +206,7 @@ const BACKWARD_BATCH: usize = 64;
 /// down to layer `p`'s outputs are multiplied by the selection (zero where a pre-activation does not
 /// pass), then by `W_p` as one product for all rows. Twice the arithmetic of the sparse form on a
 /// ReLU layer, but at matrix-product speed instead of memory speed.
-fn backprop_batch(net: &PwlNet, layer: usize, rows: &[(&[u64], usize)]) -> Vec<(Vec<f64>, f64)> {
-    let top = layer_affine(net, layer);
+fn backprop_batch(net: &PwlNet, top: &Affine, layer: usize, rows: &[(&[u64], usize)]) -> Vec<(Vec<f64>, f64)> {
     let m = rows.len();
     let mut width = top.inputs;
     let mut r: Vec<f64> = rows.iter().flat_map(|&(_, k)| top.row(k).iter().copied()).collect();
@@ -268,17 +266,17 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 pub fn unit_map(net: &PwlNet, x: &[f64], layer: usize, unit: usize) -> Result<UnitMap> {
     check_unit(net, layer, unit)?;
     let trace = net.forward(x)?;
-    Ok(map_from_trace(net, &trace, layer, unit))
+    map_from_trace(net, &trace, layer, unit)
 }
 
-fn map_from_trace(net: &PwlNet, trace: &super::net::Trace, layer: usize, unit: usize) -> UnitMap {
+fn map_from_trace(net: &PwlNet, trace: &super::net::Trace, layer: usize, unit: usize) -> Result<UnitMap> {
     let z = match trace.pre.get(layer) {
         Some(z) => z.as_slice(),
         None => trace.logits.as_deref().unwrap_or(&[]),
     };
     let (row, value, activation) = response(net.hidden.get(layer), z, unit);
-    let (u, c) = backprop(net, &trace.pattern, layer, &[row]).pop().unwrap_or_default();
-    UnitMap { u, c, value, activation }
+    let (u, c) = backprop(net, layer_affine(net, layer)?, &trace.pattern, layer, &[row]).pop().unwrap_or_default();
+    Ok(UnitMap { u, c, value, activation })
 }
 
 /// `rows * outputs` values `x Wᵀ + b` for `rows` rows of `x` (`rows * inputs` values).
@@ -336,6 +334,8 @@ pub struct LayerPass<'a> {
     patterns: Vec<u64>,
     /// Width of `layer`'s pre-activations.
     width: usize,
+    /// The affine map of `layer`'s pre-activations.
+    top: &'a Affine,
     pre: Vec<f64>,
 }
 
@@ -354,7 +354,8 @@ impl<'a> LayerPass<'a> {
         let n = rows.len() / net.input;
         let offs = offsets(net);
         let words = offs[layer].div_ceil(64).max(1);
-        let width = layer_affine(net, layer).outputs;
+        let top = layer_affine(net, layer)?;
+        let width = top.outputs;
         let mut patterns = vec![0u64; n * words];
         let mut pre = vec![0.0; n * width];
         patterns.par_chunks_mut(BATCH * words).zip(pre.par_chunks_mut(BATCH * width)).zip(rows.par_chunks(BATCH * net.input)).for_each(
@@ -371,10 +372,10 @@ impl<'a> LayerPass<'a> {
                     }
                     cur = out;
                 }
-                pre.copy_from_slice(&affine_rows(layer_affine(net, layer), &cur, m));
+                pre.copy_from_slice(&affine_rows(top, &cur, m));
             },
         );
-        Ok(LayerPass { net, rows, layer, n, words, patterns, width, pre })
+        Ok(LayerPass { net, rows, layer, n, words, patterns, width, top, pre })
     }
 
     /// Number of examples.
@@ -436,7 +437,7 @@ impl<'a> LayerPass<'a> {
             .par_chunks(BACKWARD_BATCH)
             .flat_map_iter(|chunk| {
                 let rows: Vec<(&[u64], usize)> = chunk.iter().map(|&(i, _, row, _, _)| (self.pattern(i), row)).collect();
-                backprop_batch(self.net, self.layer, &rows)
+                backprop_batch(self.net, self.top, self.layer, &rows)
             })
             .collect();
         let mut out: Vec<Vec<(usize, UnitMap)>> = vec![Vec::new(); units.len()];
@@ -519,7 +520,7 @@ fn region_key(net: &PwlNet, trace: &super::net::Trace, layer: usize, unit: usize
 
 fn move_to_target(net: &PwlNet, source: &[f64], index: usize, layer: usize, unit: usize, target: f64) -> Result<Identified> {
     let first = net.forward(source)?;
-    let m0 = map_from_trace(net, &first, layer, unit);
+    let m0 = map_from_trace(net, &first, layer, unit)?;
     let key0 = region_key(net, &first, layer, unit);
     let tol = IDENTIFY_TOLERANCE * target.abs().max(m0.value.abs()).max(f64::MIN_POSITIVE);
     let mut x = source.to_vec();
@@ -537,7 +538,7 @@ fn move_to_target(net: &PwlNet, source: &[f64], index: usize, layer: usize, unit
         }
         steps += 1;
         trace = net.forward(&x)?;
-        map = map_from_trace(net, &trace, layer, unit);
+        map = map_from_trace(net, &trace, layer, unit)?;
     }
     let distance = x.iter().zip(source).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
     Ok(Identified {

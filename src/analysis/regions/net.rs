@@ -37,7 +37,7 @@ use std::path::Path;
 use crate::competition::Competition;
 use crate::error::{Error, Result};
 use crate::models::mlp::Mlp;
-use crate::train::checkpoint::{MLP_FORMAT, load_mlp, load_tensors};
+use crate::train::checkpoint::{load_mlp, load_tensors};
 
 /// A tensor read from a file: shape and values.
 type Tensor = (Vec<usize>, Vec<f32>);
@@ -236,10 +236,7 @@ impl PwlNet {
     pub fn load(path: &Path, competition: Option<Competition>) -> Result<Self> {
         let (tensors, meta) = load_tensors(path)?;
         if meta.contains_key("format") {
-            if meta.get("format").map(String::as_str) != Some(MLP_FORMAT) {
-                // load_mlp names the format found and the one expected.
-                load_mlp(path)?;
-            }
+            // A compete file: load_mlp checks the format (naming the one found and the one expected).
             let mlp = load_mlp(path)?;
             if let Some(c) = competition
                 && mlp.config.hidden.iter().any(|h| h.competition != c)

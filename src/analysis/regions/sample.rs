@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::net::PwlNet;
 use super::slice::Slice2d;
-use crate::competition::Competition;
+use crate::competition::{Competition, argmax_first};
 use crate::error::{Error, Result};
 use crate::tensor::{Matrix, Op, matmul};
 
@@ -124,16 +124,6 @@ impl PatternSampler {
         }
         Ok(pattern)
     }
-}
-
-fn argmax_first(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate().skip(1) {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Distinct activation patterns over `points` (rows of `net.input` values): a lower bound of the

@@ -353,11 +353,8 @@ fn split(args: &CountArgs, net: &PwlNet) -> Result<Dataset> {
 }
 
 fn pick(points: &[Vec<f64>], idx: &[usize], want: usize, flag: &str) -> Result<Vec<Vec<f64>>> {
-    if idx.len() != want && !(flag != "--origin" && idx.is_empty()) {
-        return Err(Error::param(flag, format!("{idx:?}"), format!("{want} indices")));
-    }
     if idx.len() != want {
-        return Err(Error::param(flag, "no indices", format!("{want} indices")));
+        return Err(Error::param(flag, format!("{idx:?}"), format!("{want} indices")));
     }
     idx.iter()
         .map(|&i| {
