@@ -31,6 +31,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod models;
+pub mod params;
 pub mod report;
 pub mod retrieval;
 pub mod tensor;

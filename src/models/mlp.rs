@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
+use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::{Matrix, Op, matmul};
 
 /// One hidden layer: how many output units, and how they compete.
@@ -363,6 +365,81 @@ impl Mlp {
         self.forward(x, &mut ws, None)?;
         let loss = self.backward(x, labels, &mut ws, &mut grads, Dropout::default())?;
         Ok((loss, grads))
+    }
+}
+
+/// The parameters of a list of dense layers: `layers.{i}.weight` (`[outputs, inputs]`) and
+/// `layers.{i}.bias`, the names of the checkpoint (and of PyTorch's `nn.Sequential` of `nn.Linear`
+/// when indexed by layer). Gradients ([`Grads`]) are named alike.
+impl Parameters for Vec<Layer> {
+    fn params(&self) -> Vec<Param<'_>> {
+        let mut p = Vec::with_capacity(2 * self.len());
+        for (i, l) in self.iter().enumerate() {
+            p.push(Param::new(format!("layers.{i}.weight"), vec![l.weight.rows, l.weight.cols], ParamKind::Weight, &l.weight.data));
+            p.push(Param::new(format!("layers.{i}.bias"), vec![l.bias.len()], ParamKind::Bias, &l.bias));
+        }
+        p
+    }
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        let mut p = Vec::with_capacity(2 * self.len());
+        for (i, l) in self.iter_mut().enumerate() {
+            let shape = vec![l.weight.rows, l.weight.cols];
+            p.push(ParamMut::new(format!("layers.{i}.weight"), shape, ParamKind::Weight, &mut l.weight.data));
+            let n = l.bias.len();
+            p.push(ParamMut::new(format!("layers.{i}.bias"), vec![n], ParamKind::Bias, &mut l.bias));
+        }
+        p
+    }
+}
+
+impl Parameters for Mlp {
+    fn params(&self) -> Vec<Param<'_>> {
+        self.layers.params()
+    }
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        self.layers.params_mut()
+    }
+}
+
+impl Encoder for Mlp {
+    fn input_width(&self) -> usize {
+        self.config.input
+    }
+
+    fn layers(&self) -> Vec<LayerInfo> {
+        self.config
+            .hidden
+            .iter()
+            .map(|h| LayerInfo {
+                name: format!("{}({})", h.units, h.competition),
+                pre_width: h.units * h.competition.pieces(),
+                units: h.units,
+                competition: h.competition,
+                maps: None,
+            })
+            .collect()
+    }
+
+    fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()> {
+        // The workspace borrows the caller's buffers for the pass and hands them back, so repeated
+        // calls allocate nothing.
+        let mut ws = Workspace::default();
+        ws.hidden = out
+            .drain(..)
+            .map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() })
+            .collect();
+        let result = self.forward_hidden(x, &mut ws, upto);
+        out.extend(ws.hidden.into_iter().map(|h| LayerOutput { pre: h.pre, out: h.out, winners: h.winners }));
+        result
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.config.input.to_string();
+        for h in &self.config.hidden {
+            s.push_str(&format!("-{}({})", h.units, h.competition));
+        }
+        s.push_str(&format!("-{}", self.config.classes));
+        s
     }
 }
 

@@ -1,0 +1,65 @@
+//! The encoder contract: what every analysis reads from a model.
+//!
+//! An [`Encoder`] is anything with hidden layers that can give, for a batch of inputs, each layer's
+//! pre-activations, activations and winners (the submask, paper A section 3), in evaluation mode (no
+//! dropout, no batch-coupled sparsity). Submasks, kNN, t-SNE maps, retrieval, flip tracking and the
+//! sampled region bound take `&dyn Encoder`, never a model type, so a new model reaches all of them
+//! by implementing this trait once.
+//!
+//! ```
+//! use compete::competition::Competition;
+//! use compete::models::mlp::{Mlp, MlpConfig};
+//! use compete::models::{Encoder, LayerOutput};
+//! use compete::tensor::Matrix;
+//!
+//! let net = Mlp::new(MlpConfig::new(3, &[(4, Competition::Maxout { rank: 2 })], 2).unwrap(), 1).unwrap();
+//! let enc: &dyn Encoder = &net;
+//! assert_eq!(enc.layers()[0].pre_width, 8); // 4 units x 2 pieces
+//! let mut out = Vec::new();
+//! enc.encode(&Matrix::zeros(5, 3), 1, &mut out).unwrap();
+//! assert_eq!(out[0].winners.len(), 5 * 8);
+//! ```
+
+use crate::competition::Competition;
+use crate::error::Result;
+use crate::tensor::Matrix;
+
+/// The shape of one hidden layer, as analyses see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerInfo {
+    /// How the layer is written in descriptions, e.g. `1000(maxout:2)`.
+    pub name: String,
+    /// Pre-activations per example: the submask's bits.
+    pub pre_width: usize,
+    /// Outputs per example after the competition (pre_width / rank for maxout).
+    pub units: usize,
+    /// The layer's competition (in evaluation mode).
+    pub competition: Competition,
+    /// `[channels, height, width]` of the pre-activations for a convolutional layer (NCHW), `None`
+    /// for a dense one.
+    pub maps: Option<[usize; 3]>,
+}
+
+/// What one hidden layer gives for a batch of `n` examples.
+#[derive(Clone, Debug, Default)]
+pub struct LayerOutput {
+    /// Pre-activations, `[n, pre_width]`.
+    pub pre: Matrix,
+    /// Outputs after the competition, `[n, units]`.
+    pub out: Matrix,
+    /// Winners, one flag per pre-activation, row-major `[n, pre_width]`: the submask.
+    pub winners: Vec<bool>,
+}
+
+/// A model seen through its hidden layers (see the module docs).
+pub trait Encoder: Sync {
+    /// Input features per example.
+    fn input_width(&self) -> usize;
+    /// The hidden layers, input side first.
+    fn layers(&self) -> Vec<LayerInfo>;
+    /// Evaluation-mode forward pass of the batch `x` (`[n, input_width]`) through hidden layers
+    /// `0..upto`, writing their outputs into `out[..upto]` (grown as needed, reused across calls).
+    fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()>;
+    /// A one-line description, e.g. `784-1000(relu)-10`.
+    fn describe(&self) -> String;
+}
