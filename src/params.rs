@@ -115,6 +115,148 @@ pub trait Parameters {
     }
 }
 
+
+/// Settings for the parameters whose names match a pattern: a learning-rate scale and norm or value
+/// constraints, applied after every update. Models state their own (paper D scales each matrix's rate
+/// by how often it repeats; paper B bounds the decoder's columns); an experiment adds more in
+/// `[[train.rules]]`:
+///
+/// ```toml
+/// [[train.rules]]
+/// params = "layers.*.weight"   # `*` matches any run of characters, dots included
+/// max_norm_rows = 3.5          # every unit's incoming weights (a row of [out, in]) to norm <= 3.5
+/// lr_scale = 0.5
+/// ```
+///
+/// Rows are the first axis (units), columns everything else read as one axis, as in
+/// [`Param::matrix_dims`]. Constraints apply in the order max-norm rows, max-norm columns, fixed
+/// norm rows, fixed norm columns, clip; when several rules match a parameter their constraints all
+/// apply and their learning-rate scales multiply.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamRule {
+    /// Which parameters: a name, or a pattern with `*`.
+    pub params: String,
+    /// Multiplies the learning rate of these parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_scale: Option<f32>,
+    /// Rows (units' incoming weights) rescaled to norm at most this (Srivastava et al. 2014).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_norm_rows: Option<f32>,
+    /// Columns rescaled to norm at most this (paper B: decoder columns; paper D: encoder columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_norm_cols: Option<f32>,
+    /// Rows rescaled to exactly this norm (rows of norm 0 stay 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_rows: Option<f32>,
+    /// Columns rescaled to exactly this norm (columns of norm 0 stay 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_cols: Option<f32>,
+    /// Every value clipped to `[-clip, clip]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f32>,
+}
+
+impl ParamRule {
+    /// A rule with no setting yet for the parameters matching `params`.
+    pub fn new(params: impl Into<String>) -> Self {
+        ParamRule { params: params.into(), ..Default::default() }
+    }
+
+    /// Checks every number (positive and finite) and that the pattern is not empty; `origin` names
+    /// where the rule comes from in errors (`train.rules[2]`).
+    pub fn validate(&self, origin: &str) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if self.params.trim().is_empty() {
+            return Err(Error::param(format!("{origin}.params"), "\"\"", "a parameter name or a pattern such as \"layers.*.weight\""));
+        }
+        for (name, v) in [
+            ("lr_scale", self.lr_scale),
+            ("max_norm_rows", self.max_norm_rows),
+            ("max_norm_cols", self.max_norm_cols),
+            ("norm_rows", self.norm_rows),
+            ("norm_cols", self.norm_cols),
+            ("clip", self.clip),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(Error::param(format!("{origin}.{name}"), v, "a positive finite number"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the rule names parameter `name`.
+    pub fn matches(&self, name: &str) -> bool {
+        glob(self.params.as_bytes(), name.as_bytes())
+    }
+
+    /// Applies this rule's constraints to `p` (whatever its name; see [`ParamRule::matches`]).
+    pub fn constrain(&self, p: &mut ParamMut<'_>) {
+        let (rows, cols) = p.matrix_dims();
+        if let Some(c) = self.max_norm_rows {
+            scale_rows(p.data, cols, |n| if n > c { Some(c / n) } else { None });
+        }
+        if let Some(c) = self.max_norm_cols {
+            scale_cols(p.data, rows, cols, |n| if n > c { Some(c / n) } else { None });
+        }
+        if let Some(c) = self.norm_rows {
+            scale_rows(p.data, cols, |n| if n > 0.0 { Some(c / n) } else { None });
+        }
+        if let Some(c) = self.norm_cols {
+            scale_cols(p.data, rows, cols, |n| if n > 0.0 { Some(c / n) } else { None });
+        }
+        if let Some(c) = self.clip {
+            p.data.iter_mut().for_each(|v| *v = v.clamp(-c, c));
+        }
+    }
+
+    /// Whether the rule constrains anything (beyond a learning-rate scale).
+    pub fn has_constraints(&self) -> bool {
+        self.max_norm_rows.is_some() || self.max_norm_cols.is_some() || self.norm_rows.is_some() || self.norm_cols.is_some() || self.clip.is_some()
+    }
+}
+
+/// Rescales each row of `data` (rows of `cols` values) by `f(norm)` where it returns a factor.
+fn scale_rows(data: &mut [f32], cols: usize, f: impl Fn(f32) -> Option<f32> + Sync) {
+    use rayon::prelude::*;
+    if cols == 0 {
+        return;
+    }
+    data.par_chunks_mut(cols).for_each(|row| {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if let Some(s) = f(norm) {
+            row.iter_mut().for_each(|x| *x *= s);
+        }
+    });
+}
+
+/// Rescales each column of the `rows x cols` matrix `data` by `f(norm)` where it returns a factor.
+fn scale_cols(data: &mut [f32], rows: usize, cols: usize, f: impl Fn(f32) -> Option<f32>) {
+    let mut norms = vec![0.0f32; cols];
+    for row in data.chunks_exact(cols).take(rows) {
+        for (n, &x) in norms.iter_mut().zip(row) {
+            *n += x * x;
+        }
+    }
+    let factors: Vec<f32> = norms.iter().map(|n| f(n.sqrt()).unwrap_or(1.0)).collect();
+    for row in data.chunks_exact_mut(cols).take(rows) {
+        for (x, &s) in row.iter_mut().zip(&factors) {
+            *x *= s;
+        }
+    }
+}
+
+/// `*` matches any run of bytes; everything else matches itself.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|i| glob(rest, &name[i..])),
+        Some((&c, rest)) => name.first() == Some(&c) && glob(rest, &name[1..]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +283,40 @@ mod tests {
         t.zero();
         assert!(t.first_non_finite().is_none());
         assert!(t.params().iter().all(|p| p.data.iter().all(|&v| v == 0.0)));
+    }
+
+    #[test]
+    fn patterns_match_names() {
+        let r = ParamRule::new("layers.*.weight");
+        assert!(r.matches("layers.0.weight") && r.matches("layers.12.weight"));
+        assert!(!r.matches("layers.0.bias") && !r.matches("xlayers.0.weight"));
+        assert!(ParamRule::new("*").matches("anything.at.all"));
+        assert!(ParamRule::new("decoder.weight").matches("decoder.weight"));
+    }
+
+    #[test]
+    fn constraints_act_on_rows_columns_and_values() {
+        // [[3, 4], [0, 0.5]]: row norms 5 and 0.5, column norms 3 and 4.03.
+        let mut data = vec![3.0, 4.0, 0.0, 0.5];
+        let mut p = ParamMut::new("w", vec![2, 2], ParamKind::Weight, &mut data);
+        ParamRule { max_norm_rows: Some(1.0), ..ParamRule::new("w") }.constrain(&mut p);
+        assert!((p.data[0] - 0.6).abs() < 1e-6 && (p.data[1] - 0.8).abs() < 1e-6 && p.data[3] == 0.5);
+        let mut data = vec![3.0, 4.0, 0.0, 0.5];
+        let mut p = ParamMut::new("w", vec![2, 2], ParamKind::Weight, &mut data);
+        ParamRule { norm_cols: Some(2.0), ..ParamRule::new("w") }.constrain(&mut p);
+        assert!((p.data[0] - 2.0).abs() < 1e-6 && p.data[2] == 0.0);
+        let col1 = (p.data[1] * p.data[1] + p.data[3] * p.data[3]).sqrt();
+        assert!((col1 - 2.0).abs() < 1e-5, "{col1}");
+        let mut data = vec![3.0, 4.0, 0.0, 0.5];
+        let mut p = ParamMut::new("w", vec![2, 2], ParamKind::Weight, &mut data);
+        ParamRule { max_norm_cols: Some(3.5), clip: Some(3.2), ..ParamRule::new("w") }.constrain(&mut p);
+        assert_eq!(p.data[0], 3.0, "column 0 has norm 3 <= 3.5");
+        assert!(p.data[1] < 3.5 && p.data[1] > 3.4, "column 1 rescaled: {}", p.data[1]);
+        let mut data = vec![5.0, -7.0];
+        let mut p = ParamMut::new("b", vec![2], ParamKind::Bias, &mut data);
+        ParamRule { clip: Some(1.0), ..ParamRule::new("b") }.constrain(&mut p);
+        assert_eq!(p.data, &[1.0, -1.0]);
+        let bad = ParamRule { lr_scale: Some(0.0), ..ParamRule::new("w") };
+        assert!(bad.validate("train.rules[0]").unwrap_err().to_string().contains("train.rules[0].lr_scale"));
     }
 }

@@ -19,7 +19,7 @@ fn every_experiment_file_is_valid() {
             let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(exp.kind, "train", "{}", path.display());
             exp.model.mlp_config(784, 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(exp.model.init_gain > 0.0);
+            assert!(exp.model.mlp().unwrap().init_gain > 0.0);
             seen += 1;
         }
     }

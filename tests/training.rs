@@ -19,8 +19,8 @@ fn sets() -> (Dataset, Dataset, Dataset) {
 
 fn experiment(c: Competition, epochs: usize) -> Experiment {
     let mut e = Experiment { name: "t".into(), ..Default::default() };
-    e.model.hidden = vec![16, 16];
-    e.model.competition = Competitions::One(c);
+    e.model.mlp_mut().unwrap().hidden = vec![16, 16];
+    e.model.mlp_mut().unwrap().competition = Competitions::One(c);
     e.train.epochs = epochs;
     e.train.batch_size = 32;
     e.train.lr = 0.05;
@@ -55,7 +55,7 @@ fn every_competition_learns_separable_blobs() {
         }
         // The best checkpoint reproduces the reported test errors.
         let best = load_mlp(&o.best_checkpoint).unwrap();
-        assert_eq!(compete::train::trainer::errors(&best, &test).unwrap(), o.test_errors.unwrap());
+        assert_eq!(best.errors(&test).unwrap(), o.test_errors.unwrap());
     }
 }
 
@@ -128,7 +128,7 @@ fn checkpoints_of_another_architecture_or_shape_are_refused() {
 
     // Resuming with another width.
     let mut wider = exp.clone();
-    wider.model.hidden = vec![16, 20];
+    wider.model.mlp_mut().unwrap().hidden = vec![16, 20];
     let err = train_mlp(&wider, &train, &val, None, dir.path(), &RunOptions { resume: true, quiet: true }).unwrap_err().to_string();
     assert!(err.contains("last.safetensors") && err.contains("does not match"), "{err}");
     let other = wider.model.mlp_config(12, 4).unwrap();
@@ -160,8 +160,8 @@ fn empty_or_mismatched_data_is_refused() {
     let err = train_mlp(&exp, &train, &narrow, None, dir.path(), &QUIET).unwrap_err().to_string();
     assert!(err.contains("validation set") && err.contains("5 features") && err.contains("12 features"), "{err}");
     let mut bad = exp.clone();
-    bad.model.hidden = vec![15];
-    bad.model.competition = Competitions::One(Competition::Lwta { block: 2 });
+    bad.model.mlp_mut().unwrap().hidden = vec![15];
+    bad.model.mlp_mut().unwrap().competition = Competitions::One(Competition::Lwta { block: 2 });
     let err = train_mlp(&bad, &train, &val, None, dir.path(), &QUIET).unwrap_err().to_string();
     assert!(err.contains("lwta block size") && err.contains("15"), "{err}");
 }

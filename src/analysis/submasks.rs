@@ -27,7 +27,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::models::mlp::{Mlp, Workspace};
+use crate::models::{Encoder, LayerInfo};
 use crate::retrieval::BinaryCodes;
 use crate::tensor::Matrix;
 
@@ -75,9 +75,11 @@ pub struct LayerFeatures {
     pub pre_activations: Option<Matrix>,
 }
 
-/// Checks that `layer` is a hidden layer of `mlp` and `x` holds whole examples; returns the count.
-fn check(mlp: &Mlp, x: &[f32], layer: usize) -> Result<usize> {
-    let hidden = mlp.config.hidden.len();
+/// Checks that `layer` is a hidden layer of `enc` and `x` holds whole examples; returns the count
+/// and the layers.
+fn check(enc: &dyn Encoder, x: &[f32], layer: usize) -> Result<(usize, Vec<LayerInfo>)> {
+    let layers = enc.layers();
+    let hidden = layers.len();
     if layer >= hidden {
         return Err(Error::param(
             "layer",
@@ -89,33 +91,33 @@ fn check(mlp: &Mlp, x: &[f32], layer: usize) -> Result<usize> {
             },
         ));
     }
-    let dim = mlp.config.input;
+    let dim = enc.input_width();
     if !x.len().is_multiple_of(dim) {
         return Err(Error::shape("inputs", format!("{} values", x.len()), format!("a multiple of the input width {dim}")));
     }
-    Ok(x.len() / dim)
+    Ok((x.len() / dim, layers))
 }
 
-/// Reads the asked representations of hidden layer `layer` (0 = closest to the input) for every
-/// example of `x` (row-major, `input` values per example), evaluating in chunks of `chunk` rows with
-/// no dropout.
-pub fn layer_features(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize, want: &[Representation]) -> Result<LayerFeatures> {
-    let n = check(mlp, x, layer)?;
-    let dim = mlp.config.input;
-    let h = &mlp.config.hidden[layer];
-    let pre_width = h.competition.pre_width(h.units)?;
+/// Reads the asked representations of hidden layer `layer` (0 = closest to the input) of any
+/// [`Encoder`] for every example of `x` (row-major, `input` values per example), evaluating in
+/// chunks of `chunk` rows in evaluation mode.
+pub fn layer_features(enc: &dyn Encoder, x: &[f32], layer: usize, chunk: usize, want: &[Representation]) -> Result<LayerFeatures> {
+    let (n, layers) = check(enc, x, layer)?;
+    let dim = enc.input_width();
+    let info = &layers[layer];
+    let (pre_width, units) = (info.pre_width, info.units);
     let mut feats = LayerFeatures::default();
     if want.contains(&Representation::Submasks) {
         feats.submasks = Some(BinaryCodes::zeros(n, pre_width)?);
     }
     if want.contains(&Representation::Activations) {
-        feats.activations = Some(Matrix::zeros(n, h.units));
+        feats.activations = Some(Matrix::zeros(n, units));
     }
     if want.contains(&Representation::PreActivations) {
         feats.pre_activations = Some(Matrix::zeros(n, pre_width));
     }
-    // Only the layers up to `layer` are needed; run a truncated copy of the network's config.
-    let mut ws = Workspace::default();
+    // Only the layers up to `layer` are run.
+    let mut out = Vec::new();
     let mut batch = Matrix::zeros(0, dim);
     let chunk = chunk.max(1);
     for (c, rows) in x.chunks(chunk * dim).enumerate() {
@@ -123,15 +125,15 @@ pub fn layer_features(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize, want: &[
         let m = rows.len() / dim;
         batch.resize(m, dim);
         batch.data.copy_from_slice(rows);
-        mlp.forward_hidden(&batch, &mut ws, layer + 1)?;
-        let cache = &ws.hidden[layer];
+        enc.encode(&batch, layer + 1, &mut out)?;
+        let cache = &out[layer];
         if let Some(codes) = feats.submasks.as_mut() {
             for r in 0..m {
                 codes.set_row_from_bools(r0 + r, &cache.winners[r * pre_width..(r + 1) * pre_width]);
             }
         }
         if let Some(a) = feats.activations.as_mut() {
-            a.data[r0 * h.units..(r0 + m) * h.units].copy_from_slice(&cache.out.data);
+            a.data[r0 * units..(r0 + m) * units].copy_from_slice(&cache.out.data);
         }
         if let Some(p) = feats.pre_activations.as_mut() {
             p.data[r0 * pre_width..(r0 + m) * pre_width].copy_from_slice(&cache.pre.data);
@@ -141,33 +143,33 @@ pub fn layer_features(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize, want: &[
 }
 
 /// The submasks of hidden layer `layer` for every example of `x` (see the module docs).
-pub fn submasks(mlp: &Mlp, x: &[f32], layer: usize, chunk: usize) -> Result<BinaryCodes> {
-    let feats = layer_features(mlp, x, layer, chunk, &[Representation::Submasks])?;
+pub fn submasks(enc: &dyn Encoder, x: &[f32], layer: usize, chunk: usize) -> Result<BinaryCodes> {
+    let feats = layer_features(enc, x, layer, chunk, &[Representation::Submasks])?;
     Ok(feats.submasks.unwrap_or_default())
 }
 
 /// The submasks of every hidden layer for every example of `x`, in one forward pass per chunk
 /// (reading them layer by layer with [`submasks`] would run the lower layers again for each).
-pub fn all_submasks(mlp: &Mlp, x: &[f32], chunk: usize) -> Result<Vec<BinaryCodes>> {
-    let hidden = mlp.config.hidden.len();
+pub fn all_submasks(enc: &dyn Encoder, x: &[f32], chunk: usize) -> Result<Vec<BinaryCodes>> {
+    let hidden = enc.layers().len();
     if hidden == 0 {
         return Ok(Vec::new());
     }
-    let n = check(mlp, x, hidden - 1)?;
-    let dim = mlp.config.input;
-    let widths = mlp.config.hidden.iter().map(|h| h.competition.pre_width(h.units)).collect::<Result<Vec<_>>>()?;
+    let (n, layers) = check(enc, x, hidden - 1)?;
+    let dim = enc.input_width();
+    let widths: Vec<usize> = layers.iter().map(|l| l.pre_width).collect();
     let mut codes = widths.iter().map(|&w| BinaryCodes::zeros(n, w)).collect::<Result<Vec<_>>>()?;
-    let mut ws = Workspace::default();
+    let mut out = Vec::new();
     let mut batch = Matrix::zeros(0, dim);
     let chunk = chunk.max(1);
     for (c, rows) in x.chunks(chunk * dim).enumerate() {
         let m = rows.len() / dim;
         batch.resize(m, dim);
         batch.data.copy_from_slice(rows);
-        mlp.forward_hidden(&batch, &mut ws, hidden)?;
-        for ((layer, &w), out) in ws.hidden.iter().zip(&widths).zip(codes.iter_mut()) {
+        enc.encode(&batch, hidden, &mut out)?;
+        for ((layer, &w), codes) in out.iter().zip(&widths).zip(codes.iter_mut()) {
             for r in 0..m {
-                out.set_row_from_bools(c * chunk + r, &layer.winners[r * w..(r + 1) * w]);
+                codes.set_row_from_bools(c * chunk + r, &layer.winners[r * w..(r + 1) * w]);
             }
         }
     }
@@ -202,7 +204,7 @@ pub fn conv_submasks(pre: &[f32], shape: [usize; 4]) -> Result<BinaryCodes> {
 mod tests {
     use super::*;
     use crate::competition::Competition;
-    use crate::models::mlp::MlpConfig;
+    use crate::models::mlp::{Mlp, MlpConfig, Workspace};
 
     fn net(c: Competition) -> Mlp {
         let config = MlpConfig::new(5, &[(6, Competition::Relu), (4, c)], 3).unwrap();

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::competition::Competition;
 use crate::error::Result;
 use crate::models::mlp::{Dropout, Mlp, MlpConfig, Workspace};
+use crate::models::learner::Update;
 use crate::tensor::Matrix;
 use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
 
@@ -64,7 +65,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for &c in &args.competition {
         let pairs: Vec<(usize, Competition)> = args.hidden.iter().map(|&h| (h, c)).collect();
         let mut mlp = Mlp::new(MlpConfig::new(784, &pairs, 10)?, 1)?;
-        let mut opt = Optimizer::new(OptimizerKind::Sgd, &mlp);
+        let mut opt = Optimizer::new(OptimizerKind::Sgd, &mlp, Vec::new())?;
         let params = StepParams { lr: 0.01, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
         let x = Matrix::from_vec(args.batch, 784, (0..args.batch * 784).map(|_| rng.random::<f32>()).collect())?;
         let y: Vec<u8> = (0..args.batch).map(|_| rng.random_range(0..10u8)).collect();
@@ -73,8 +74,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let mut step = |mlp: &mut Mlp| -> Result<()> {
             mlp.forward(&x, &mut ws, None)?;
             mlp.backward(&x, &y, &mut ws, &mut grads, Dropout::default())?;
-            opt.step(mlp, &grads, params);
-            Ok(())
+            opt.step(mlp, &grads, params, Update::Gradients)
         };
         for _ in 0..args.warmup {
             step(&mut mlp)?;

@@ -53,8 +53,10 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
         .map(|&(name, c, din, dh, max_norm, lr, momentum, gain)| {
             let mut e = Experiment { name: name.to_string(), ..Default::default() };
             e.data.source = args.data.clone();
-            e.model.hidden = args.hidden.clone();
-            e.model.competition = Competitions::One(c);
+            let m = e.model.mlp_mut().expect("the default model is an MLP");
+            m.hidden = args.hidden.clone();
+            m.competition = Competitions::One(c);
+            m.init_gain = gain;
             e.train.epochs = args.epochs;
             e.train.seed = args.seed;
             e.train.dropout_input = din;
@@ -62,7 +64,6 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
             e.train.max_norm = max_norm;
             e.train.lr = lr;
             e.train.momentum = momentum;
-            e.model.init_gain = gain;
             // Paper A Figure 4: flip rates of the submasks after every epoch.
             e.train.track_flips = true;
             e
@@ -105,7 +106,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .map_err(|e| crate::Error::format(dir.join("progress.json"), e.to_string()))?;
         series.push(Series {
             name: format!("{} (validation)", o.architecture),
-            points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error)).collect(),
+            points: progress.history.iter().map(|r| (r.epoch as f64, 100.0 * r.val_error.unwrap_or(0.0))).collect(),
         });
         flip_series.push(Series::new(&exp.name, progress.history.iter().filter_map(|r| Some((r.epoch as f64, r.flip_rate?))).collect()));
         // Paper A Table 1: kNN on the submasks of the last hidden layer against the softmax.
@@ -113,6 +114,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let layer = best.config.hidden.len() - 1;
         let report = knn_report(
             &best,
+            Some(best.errors(&test)?),
             (&train, &val, &test),
             layer,
             &[Representation::Submasks],
@@ -177,7 +179,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     for ((o, k), f) in outcomes.iter().zip(&knn).zip(&flip_series) {
         let t = o.test_errors.unwrap_or(0);
         let test = format!("{t} / {} ({:.2}%)", o.test_size, 100.0 * t as f64 / o.test_size.max(1) as f64);
-        let val = format!("{} / {}", o.val_errors, o.val_size);
+        let val = format!("{} / {}", o.val_errors.unwrap_or(0), o.val_size);
         // The weighting with fewer validation errors, as a user choosing on validation would.
         let knn = k
             .rows

@@ -50,7 +50,7 @@ pub struct KnnArgs {
 pub fn run(args: KnnArgs) -> Result<()> {
     let (mlp, train, val, test) = network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let layer = hidden_layer(&mlp, args.layer)?;
-    let report = knn_report(&mlp, (&train, &val, &test), layer, &args.features, &args.weighting, &args.k)?;
+    let report = knn_report(&mlp, Some(mlp.errors(&test)?), (&train, &val, &test), layer, &args.features, &args.weighting, &args.k)?;
     let json = serde_json::json!({
         "checkpoint": args.checkpoint, "network": describe(&mlp.config), "data": args.data, "report": report,
     });
@@ -70,7 +70,7 @@ pub fn run(args: KnnArgs) -> Result<()> {
     );
     println!();
     println!("{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}", "features", "width", "distance", "votes", "k", "val errors", "test errors");
-    println!("{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}", "softmax", "", "", "", "", "", report.softmax_test_errors);
+    println!("{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}", "softmax", "", "", "", "", "", report.softmax_test_errors.map_or("-".to_string(), |e| e.to_string()));
     for row in &report.rows {
         let s = &row.selection;
         let val_errors = s.k_grid.iter().position(|&k| k == s.k).map_or(0, |i| s.validation_errors[i]);

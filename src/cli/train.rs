@@ -131,14 +131,17 @@ impl TrainArgs {
             exp.data.validation = self.validation;
         }
         exp.data.l2_normalize |= self.l2_normalize;
-        if let Some(v) = &self.hidden {
-            exp.model.hidden = v.clone();
-        }
-        if let Some(v) = &self.competition {
-            exp.model.competition = if v.len() == 1 { Competitions::One(v[0]) } else { Competitions::PerLayer(v.clone()) };
-        }
-        if let Some(g) = self.init_gain {
-            exp.model.init_gain = g;
+        if self.hidden.is_some() || self.competition.is_some() || self.init_gain.is_some() {
+            let m = exp.model.mlp_mut()?;
+            if let Some(v) = &self.hidden {
+                m.hidden = v.clone();
+            }
+            if let Some(v) = &self.competition {
+                m.competition = if v.len() == 1 { Competitions::One(v[0]) } else { Competitions::PerLayer(v.clone()) };
+            }
+            if let Some(g) = self.init_gain {
+                m.init_gain = g;
+            }
         }
         let t = &mut exp.train;
         macro_rules! set {
@@ -207,7 +210,7 @@ pub fn print_outcome(o: &TrainOutcome) {
     println!("run          {}", o.name);
     println!("network      {}", o.architecture);
     println!("epochs       {} (best: {}; {})", o.epochs, o.best_epoch, o.stop_reason);
-    println!("validation   {} errors / {} ({:.2}%)", o.val_errors, o.val_size, 100.0 * o.val_errors as f64 / o.val_size.max(1) as f64);
+    println!("validation   {} errors / {} ({:.2}%)", o.val_errors.unwrap_or(0), o.val_size, 100.0 * o.val_errors.unwrap_or(0) as f64 / o.val_size.max(1) as f64);
     if let Some(e) = o.test_errors {
         println!("test         {} errors / {} ({:.2}%)", e, o.test_size, 100.0 * e as f64 / o.test_size.max(1) as f64);
     }

@@ -232,16 +232,28 @@ pub fn write_raw_mnist(dir: &Path, data: &RawMnist, gzip: bool) -> Result<()> {
 }
 
 /// Loads an MNIST-layout folder (see [`find_mnist_files`]) as training and test [`Dataset`]s with
-/// pixels in `[0, 1]`. Both get the same number of classes, the larger of their
-/// [`default_classes`] (10 for MNIST).
+/// pixels in `[0, 1]`. The number of classes comes from the training labels alone
+/// ([`default_classes`]: 10 for MNIST), so that the test set can never change the architecture: a
+/// test label outside them is an error naming the test label file, the index and the label.
 pub fn load_mnist(dir: &Path) -> Result<TrainTest> {
+    let files = find_mnist_files(dir)?;
     let raw = read_raw_mnist(dir)?;
-    let mut train = raw.train.to_dataset()?;
+    let train = raw.train.to_dataset()?;
     drop(raw.train);
+    if let Some(i) = raw.test.labels.iter().position(|&l| usize::from(l) >= train.classes) {
+        return Err(Error::format(
+            &files.test_labels,
+            format!(
+                "label {} of test example {i} is outside the {} classes of the training labels ({}): expected a label < {}",
+                raw.test.labels[i],
+                train.classes,
+                files.train_labels.display(),
+                train.classes
+            ),
+        ));
+    }
     let mut test = raw.test.to_dataset()?;
-    let classes = train.classes.max(test.classes);
-    train.classes = classes;
-    test.classes = classes;
+    test.classes = train.classes;
     Ok(TrainTest { train, test })
 }
 

@@ -302,8 +302,9 @@ pub struct KnnReport {
     pub validation_size: usize,
     /// Test queries.
     pub test_size: usize,
-    /// Test errors of the network's own softmax output.
-    pub softmax_test_errors: usize,
+    /// Test errors of the network's own softmax output (classifiers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softmax_test_errors: Option<usize>,
     /// One row per representation and weighting.
     pub rows: Vec<KnnRow>,
     /// Seconds spent reading the representations.
@@ -312,11 +313,13 @@ pub struct KnnReport {
     pub search_seconds: f64,
 }
 
-/// Runs kNN on hidden layer `layer` of `mlp`: the training split is the database, `k` is chosen
-/// from `grid` on the validation split, the test split is reported. Submasks use the Hamming
-/// distance, activations and pre-activations the Euclidean distance.
+/// Runs kNN on hidden layer `layer` of any encoder: the training split is the database, `k` is
+/// chosen from `grid` on the validation split, the test split is reported. Submasks use the Hamming
+/// distance, activations and pre-activations the Euclidean distance. `softmax_test_errors` is the
+/// model's own test error when it is a classifier, reported beside.
 pub fn knn_report(
-    mlp: &crate::models::mlp::Mlp,
+    enc: &dyn crate::models::Encoder,
+    softmax_test_errors: Option<usize>,
     data: (&crate::data::Dataset, &crate::data::Dataset, &crate::data::Dataset),
     layer: usize,
     representations: &[crate::analysis::Representation],
@@ -332,9 +335,9 @@ pub fn knn_report(
     if representations.is_empty() || weightings.is_empty() {
         return Err(Error::param("representations / weightings", "(empty)", "at least one of each"));
     }
-    let classes = mlp.config.classes;
+    let classes = train.classes;
     let t0 = std::time::Instant::now();
-    let feats = [train, val, test].map(|d| layer_features(mlp, &d.x, layer, 500, representations));
+    let feats = [train, val, test].map(|d| layer_features(enc, &d.x, layer, 500, representations));
     let [ftrain, fval, ftest] = feats;
     let (ftrain, fval, ftest) = (ftrain?, fval?, ftest?);
     let feature_seconds = t0.elapsed().as_secs_f64();
@@ -357,7 +360,6 @@ pub fn knn_report(
             rows.push(KnnRow { representation: rep.to_string(), width, distance: distance.to_string(), selection });
         }
     }
-    let softmax_test_errors = crate::train::trainer::errors(mlp, test)?;
     Ok(KnnReport {
         layer,
         database_size: train.len(),

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::models::Model;
 use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
+use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::{Matrix, Op, matmul};
 
@@ -62,6 +64,21 @@ impl MlpConfig {
             })?;
         }
         Ok(())
+    }
+
+    /// A one-line description of the architecture: `784-1000(relu)-1000(relu)-10`.
+    pub fn describe(&self) -> String {
+        let mut s = self.input.to_string();
+        for h in &self.hidden {
+            s.push_str(&format!("-{}({})", h.units, h.competition));
+        }
+        s.push_str(&format!("-{}", self.classes));
+        s
+    }
+
+    /// Parameters of a network of this architecture, checked for overflow.
+    pub fn num_params(&self) -> Option<u128> {
+        self.layer_shapes().iter().try_fold(0u128, |acc, &(i, o)| acc.checked_add((i as u128).checked_mul(o as u128)?.checked_add(o as u128)?))
     }
 
     /// `(inputs, pre-activations)` of every layer, the softmax layer last.
@@ -140,9 +157,22 @@ impl Mlp {
             return Err(Error::param("model.init_gain", gain, "a positive number"));
         }
         config.validate()?;
+        check_memory(&config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let shapes = config.layer_shapes();
         let n_layers = shapes.len();
+        // The range of every layer must be a proper, finite interval: a gain so small that it
+        // rounds to 0 (1e-45), or so large that it overflows, is refused before sampling.
+        for &(fan_in, _) in &shapes[..n_layers - 1] {
+            let bound = gain * (6.0 / fan_in as f32).sqrt();
+            if !(bound.is_finite() && bound > 0.0 && bound.is_normal()) {
+                return Err(Error::param(
+                    "model.init_gain",
+                    gain,
+                    format!("a gain whose weight range gain * sqrt(6 / {fan_in}) is a finite, normal f32 (it is {bound:e})"),
+                ));
+            }
+        }
         let layers = shapes
             .into_iter()
             .enumerate()
@@ -153,6 +183,12 @@ impl Mlp {
             })
             .collect();
         Ok(Mlp { config, layers })
+    }
+
+    /// Misclassified examples of `data` (predictions in chunks of 500 rows).
+    pub fn errors(&self, data: &crate::data::Dataset) -> Result<usize> {
+        let predicted = self.predict(&data.x, 500)?;
+        Ok(predicted.iter().zip(&data.labels).filter(|&(&p, &y)| p != y as usize).count())
     }
 
     /// Builds a network from given parameters, checking every shape against the configuration.
@@ -401,6 +437,91 @@ impl Parameters for Mlp {
     }
 }
 
+/// Refuses an architecture whose parameters (with gradients and optimizer state, about four copies)
+/// would not fit in memory, before anything is allocated.
+fn check_memory(config: &MlpConfig) -> Result<()> {
+    let bytes = config.num_params().and_then(|n| n.checked_mul(4 * 4));
+    crate::io::check_alloc(&format!("the parameters of {} (weights, gradients, optimizer state)", config.describe()), bytes)
+}
+
+impl Model for Mlp {
+    const KIND: &'static str = "mlp";
+    type Config = MlpConfig;
+
+    fn config(&self) -> &MlpConfig {
+        &self.config
+    }
+
+    fn zeros(config: &MlpConfig) -> Result<Self> {
+        config.validate()?;
+        check_memory(config)?;
+        let layers =
+            config.layer_shapes().into_iter().map(|(i, o)| Layer { weight: Matrix::zeros(o, i), bias: vec![0.0; o] }).collect();
+        Ok(Mlp { config: config.clone(), layers })
+    }
+
+    fn describe(&self) -> String {
+        self.config.describe()
+    }
+}
+
+/// Trains an [`Mlp`] by backpropagation of the softmax cross-entropy, with dropout (paper A, section
+/// 2 and 3.4): the learner of [`crate::train::train`] for `[model] type = "mlp"`. Scored by
+/// validation errors.
+#[derive(Clone, Debug)]
+pub struct MlpLearner {
+    /// The network.
+    pub mlp: Mlp,
+    /// Dropout rates of the training passes.
+    pub dropout: Dropout,
+    ws: Workspace,
+    grads: Grads,
+}
+
+impl MlpLearner {
+    /// A learner for `mlp` with `dropout`.
+    pub fn new(mlp: Mlp, dropout: Dropout) -> Result<Self> {
+        dropout.validate()?;
+        let grads = mlp.zero_grads();
+        Ok(MlpLearner { mlp, dropout, ws: Workspace::default(), grads })
+    }
+}
+
+impl Learner for MlpLearner {
+    type Model = Mlp;
+
+    fn model(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    fn model_mut(&mut self) -> &mut Mlp {
+        &mut self.mlp
+    }
+
+    fn step(&mut self, batch: &Batch<'_>, rng: &mut ChaCha8Rng) -> Result<StepOutput> {
+        self.mlp.forward(batch.x, &mut self.ws, Some((self.dropout, rng)))?;
+        let loss = self.mlp.backward(batch.x, batch.labels, &mut self.ws, &mut self.grads, self.dropout)?;
+        Ok(StepOutput { loss, update: Update::Gradients })
+    }
+
+    fn model_and_grads(&mut self) -> (&mut Mlp, &dyn Parameters) {
+        (&mut self.mlp, &self.grads)
+    }
+
+    fn evaluate(&self, data: &crate::data::Dataset) -> Result<Evaluation> {
+        let errors = self.mlp.errors(data)?;
+        Ok(Evaluation { score: errors as f64, errors: Some(errors), metrics: Vec::new() })
+    }
+
+    fn score_name(&self) -> &'static str {
+        "validation errors"
+    }
+
+    fn encoder(&self) -> Option<&dyn Encoder> {
+        Some(&self.mlp)
+    }
+}
+
 impl Encoder for Mlp {
     fn input_width(&self) -> usize {
         self.config.input
@@ -434,12 +555,7 @@ impl Encoder for Mlp {
     }
 
     fn describe(&self) -> String {
-        let mut s = self.config.input.to_string();
-        for h in &self.config.hidden {
-            s.push_str(&format!("-{}({})", h.units, h.competition));
-        }
-        s.push_str(&format!("-{}", self.config.classes));
-        s
+        self.config.describe()
     }
 }
 

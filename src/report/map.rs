@@ -22,9 +22,9 @@ use super::tsne::{CodeMetric, TsneParams, neighbour_agreement, tsne_codes_full};
 use crate::analysis::submasks;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::Encoder;
 use crate::models::mlp::Mlp;
 use crate::retrieval::BinaryCodes;
-use crate::train::checkpoint::describe;
 
 /// What [`submask_map`] maps.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,13 +150,22 @@ fn panel(codes: &BinaryCodes, labels: &[u8], options: &MapOptions) -> Result<Map
 }
 
 /// Maps the submasks of one hidden layer of `mlp` over `data` (section 3.1), and with
-/// `options.untrained` those of the same layer of a fresh network of the same shape.
+/// `options.untrained` those of the same layer of a fresh network of the same shape
+/// (`Mlp::new(config, tsne.seed)`); see [`submask_map_of`] for any encoder.
+pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<SubmaskMap> {
+    let fresh = if options.untrained { Some(Mlp::new(mlp.config.clone(), options.tsne.seed)?) } else { None };
+    submask_map_of(mlp, fresh.as_ref().map(|m| m as &dyn Encoder), data, options)
+}
+
+/// Maps the submasks of one hidden layer of the encoder `trained` over `data` (section 3.1), and
+/// those of the same layer of `untrained` when given (an untrained model of the same architecture).
 ///
 /// Errors: a layer the network does not have (naming the layer and the valid range), data whose width
 /// is not the network's input, a bad number of points, t-SNE settings that do not fit the number of
 /// points (see [`TsneParams::check`]).
-pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<SubmaskMap> {
-    let hidden = mlp.config.hidden.len();
+pub fn submask_map_of(trained: &dyn Encoder, untrained: Option<&dyn Encoder>, data: &Dataset, options: &MapOptions) -> Result<SubmaskMap> {
+    let layers = trained.layers();
+    let hidden = layers.len();
     if hidden == 0 {
         return Err(Error::param(
             "layer",
@@ -172,15 +181,15 @@ pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<Su
             format!(
                 "a hidden layer index from 0 (nearest the input) to {} (the last hidden layer) of {}",
                 hidden - 1,
-                describe(&mlp.config)
+                trained.describe()
             ),
         ));
     }
-    if data.dim != mlp.config.input {
+    if data.dim != trained.input_width() {
         return Err(Error::shape(
             "map data against the network",
             format!("{} input features", data.dim),
-            format!("{} input features, as the network {}", mlp.config.input, describe(&mlp.config)),
+            format!("{} input features, as the network {}", trained.input_width(), trained.describe()),
         ));
     }
     let indices = map_indices(&data.labels, options.points, options.tsne.seed)?;
@@ -193,12 +202,12 @@ pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<Su
         &subset
     };
     let quiet = matches!(options.progress, ProgressMode::Quiet);
-    let mut nets = vec![("trained", mlp.clone())];
-    if options.untrained {
-        nets.push(("untrained", Mlp::new(mlp.config.clone(), options.tsne.seed)?));
+    let mut nets = vec![("trained", trained)];
+    if let Some(u) = untrained {
+        nets.push(("untrained", u));
     }
     let mut panels = Vec::with_capacity(nets.len());
-    for (name, net) in &nets {
+    for &(name, net) in &nets {
         let codes = submasks(net, &data.x, layer, 500)?;
         if !quiet {
             log_line(&format!(
@@ -209,11 +218,11 @@ pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<Su
         }
         panels.push(panel(&codes, &data.labels, options)?);
     }
-    let untrained = if panels.len() > 1 { panels.pop() } else { None };
-    let trained = panels.pop().ok_or_else(|| Error::Data("map: no panel was computed".to_string()))?;
-    let bits = mlp.config.hidden[layer].competition.pre_width(mlp.config.hidden[layer].units)?;
+    let untrained_panel = if panels.len() > 1 { panels.pop() } else { None };
+    let trained_panel = panels.pop().ok_or_else(|| Error::Data("map: no panel was computed".to_string()))?;
+    let bits = layers[layer].pre_width;
     Ok(SubmaskMap {
-        network: describe(&mlp.config),
+        network: trained.describe(),
         hidden_layers: hidden,
         layer,
         bits,
@@ -221,8 +230,8 @@ pub fn submask_map(mlp: &Mlp, data: &Dataset, options: &MapOptions) -> Result<Su
         tsne: options.tsne.clone(),
         labels: data.labels.clone(),
         indices,
-        trained,
-        untrained,
+        trained: trained_panel,
+        untrained: untrained_panel,
     })
 }
 

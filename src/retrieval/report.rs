@@ -29,7 +29,7 @@ use super::metrics::{MapAtK, PrCurve, mean_average_precision, precision_recall};
 use crate::analysis::submasks::{Representation, layer_features};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::models::mlp::Mlp;
+use crate::models::Encoder;
 
 /// The baseline code compared with the submasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,9 +113,9 @@ pub struct RetrievalReport {
     pub codes: Vec<CodeReport>,
 }
 
-/// The hidden layer `options.layer` names (default: the last one), checked against `mlp`.
-pub fn resolve_layer(mlp: &Mlp, layer: Option<usize>) -> Result<usize> {
-    let hidden = mlp.config.hidden.len();
+/// The hidden layer `options.layer` names (default: the last one), checked against `enc`.
+pub fn resolve_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
+    let hidden = enc.layers().len();
     let layer = layer.unwrap_or(hidden.saturating_sub(1));
     if layer >= hidden {
         return Err(Error::param(
@@ -131,12 +131,12 @@ pub fn resolve_layer(mlp: &Mlp, layer: Option<usize>) -> Result<usize> {
     Ok(layer)
 }
 
-fn check_data(mlp: &Mlp, data: &Dataset, what: &str) -> Result<()> {
-    if data.dim != mlp.config.input {
+fn check_data(enc: &dyn Encoder, data: &Dataset, what: &str) -> Result<()> {
+    if data.dim != enc.input_width() {
         return Err(Error::shape(
             format!("{what} against the network"),
             format!("{} input features", data.dim),
-            format!("{} input features, the network's input width", mlp.config.input),
+            format!("{} input features, the network's input width", enc.input_width()),
         ));
     }
     Ok(())
@@ -144,15 +144,15 @@ fn check_data(mlp: &Mlp, data: &Dataset, what: &str) -> Result<()> {
 
 /// The submask codes of layer `layer` for the database and the queries, followed by the baseline's
 /// codes (LSH of the activations, fitted on the database, as many bits as the submasks).
-pub fn layer_codes(mlp: &Mlp, database: &Dataset, queries: &Dataset, layer: usize, options: &RetrievalOptions) -> Result<Vec<NamedCodes>> {
-    check_data(mlp, database, "database examples")?;
-    check_data(mlp, queries, "query examples")?;
+pub fn layer_codes(enc: &dyn Encoder, database: &Dataset, queries: &Dataset, layer: usize, options: &RetrievalOptions) -> Result<Vec<NamedCodes>> {
+    check_data(enc, database, "database examples")?;
+    check_data(enc, queries, "query examples")?;
     let mut want = vec![Representation::Submasks];
     if options.baseline == Baseline::Lsh {
         want.push(Representation::Activations);
     }
-    let db = layer_features(mlp, &database.x, layer, options.chunk, &want)?;
-    let q = layer_features(mlp, &queries.x, layer, options.chunk, &want)?;
+    let db = layer_features(enc, &database.x, layer, options.chunk, &want)?;
+    let q = layer_features(enc, &queries.x, layer, options.chunk, &want)?;
     let missing = || Error::Data(format!("layer {layer} returned no submasks"));
     let (db_masks, q_masks) = (db.submasks.ok_or_else(missing)?, q.submasks.ok_or_else(missing)?);
     let bits = db_masks.bits();
@@ -178,13 +178,13 @@ pub fn evaluate_codes(codes: &NamedCodes, database_labels: &[u8], query_labels: 
     })
 }
 
-/// Retrieval of `queries` in `database` with the submasks of a hidden layer of `mlp` and the
+/// Retrieval of `queries` in `database` with the submasks of a hidden layer of any encoder and the
 /// baseline (see the module docs).
 ///
 /// Errors: a layer out of range, data whose width is not the network's input width, a k of 0 or
 /// larger than the database, no cut-off.
-pub fn retrieval_report(mlp: &Mlp, database: &Dataset, queries: &Dataset, options: &RetrievalOptions) -> Result<RetrievalReport> {
-    let layer = resolve_layer(mlp, options.layer)?;
+pub fn retrieval_report(enc: &dyn Encoder, database: &Dataset, queries: &Dataset, options: &RetrievalOptions) -> Result<RetrievalReport> {
+    let layer = resolve_layer(enc, options.layer)?;
     // Check the cut-offs before the forward passes.
     if options.ks.is_empty() {
         return Err(Error::param("k", "(none)", "at least one cut-off"));
@@ -192,7 +192,7 @@ pub fn retrieval_report(mlp: &Mlp, database: &Dataset, queries: &Dataset, option
     if let Some(&k) = options.ks.iter().find(|&&k| k == 0 || k > database.len()) {
         return Err(Error::param("k", k, format!("between 1 and the database size, {}", database.len())));
     }
-    let codes = layer_codes(mlp, database, queries, layer, options)?;
+    let codes = layer_codes(enc, database, queries, layer, options)?;
     let reports = codes.iter().map(|c| evaluate_codes(c, &database.labels, &queries.labels, &options.ks)).collect::<Result<Vec<_>>>()?;
     Ok(RetrievalReport { layer, database: database.len(), queries: queries.len(), codes: reports })
 }
@@ -202,7 +202,7 @@ mod tests {
     use super::*;
     use crate::competition::Competition;
     use crate::data::synthetic::blobs;
-    use crate::models::mlp::MlpConfig;
+    use crate::models::mlp::{Mlp, MlpConfig};
 
     fn setup(c: Competition) -> (Mlp, Dataset, Dataset) {
         let data = blobs(150, 6, 3, 0.3, 4).unwrap();

@@ -8,18 +8,27 @@
 //! [data]
 //! source = "sample"        # the MNIST sample shipped in data/, or mnist:DIR, or a DIR of IDX files
 //! [model]
+//! type = "mlp"             # the default; later models: "conv", "fc-wta", "conv-wta", "wta-rbm", ...
 //! hidden = [500, 500]
 //! competition = "relu"     # or "lwta:2", "maxout:2", or one per layer: ["relu", "lwta:2"]
 //! [train]
 //! epochs = 10
 //! lr = 0.05
 //! ```
+//!
+//! `[model]` describes the model (its `type` and architecture), `[train]` the loop (epochs, batches,
+//! early stopping, flips), the optimizer and its schedules, the rules per parameter
+//! (`[[train.rules]]`, see [`ParamRule`]), the initialisation from another run (`init_from`), and the
+//! training-time settings of the learner (dropout).
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
 use crate::models::mlp::{Dropout, MlpConfig};
+use crate::params::ParamRule;
 use crate::train::optim::OptimizerKind;
 
 /// A whole training experiment.
@@ -35,9 +44,9 @@ pub struct Experiment {
     /// Where the data comes from.
     #[serde(default)]
     pub data: DataConfig,
-    /// The network.
+    /// The model: its type and architecture.
     #[serde(default)]
-    pub model: ModelConfig,
+    pub model: ModelSection,
     /// The optimisation.
     #[serde(default)]
     pub train: TrainConfig,
@@ -56,7 +65,7 @@ impl Default for Experiment {
             kind: default_kind(),
             name: default_name(),
             data: DataConfig::default(),
-            model: ModelConfig::default(),
+            model: ModelSection::default(),
             train: TrainConfig::default(),
         }
     }
@@ -90,7 +99,7 @@ impl DataConfig {
 }
 
 /// One competition for all hidden layers, or one per layer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Competitions {
     /// The same competition in every hidden layer.
@@ -99,7 +108,119 @@ pub enum Competitions {
     PerLayer(Vec<Competition>),
 }
 
-/// The network of a run; input width and classes come from the data.
+impl<'de> Deserialize<'de> for Competitions {
+    /// A string (`"lwta:2"`) or a list of strings; a bad one is refused with the reason its parser
+    /// gives ("invalid lwta block size = 0: expected at least 2"), and its place in a list.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            PerLayer(Vec<String>),
+        }
+        let raw = Raw::deserialize(d).map_err(|_| {
+            D::Error::custom("model.competition: expected a competition such as \"relu\", \"lwta:2\", \"maxout:2\", or a list of them, one per hidden layer")
+        })?;
+        match raw {
+            Raw::One(s) => s.parse().map(Competitions::One).map_err(|e: Error| D::Error::custom(format!("model.competition: {e}"))),
+            Raw::PerLayer(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.parse::<Competition>().map_err(|e| D::Error::custom(format!("model.competition[{i}]: {e}"))))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Competitions::PerLayer),
+        }
+    }
+}
+
+/// The `[model]` section: which model (`type`, default `"mlp"`) and its settings. Dispatching on
+/// the type is the one place a new model is named in the configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSection {
+    /// `type = "mlp"`: a multilayer perceptron with competitive hidden layers (paper A).
+    Mlp(ModelConfig),
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection::Mlp(ModelConfig::default())
+    }
+}
+
+/// The model types an experiment file may name.
+pub const MODEL_TYPES: &[&str] = &["mlp"];
+
+impl ModelSection {
+    /// The `type` of the section.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ModelSection::Mlp(_) => "mlp",
+        }
+    }
+
+    /// The MLP settings, or an error naming the type found.
+    pub fn mlp(&self) -> Result<&ModelConfig> {
+        #[allow(unreachable_patterns)] // one type today
+        match self {
+            ModelSection::Mlp(m) => Ok(m),
+            other => Err(Error::param("model.type", other.type_name(), "\"mlp\" for this command")),
+        }
+    }
+
+    /// The MLP architecture for `input` features and `classes` classes (an error for other types).
+    pub fn mlp_config(&self, input: usize, classes: usize) -> Result<MlpConfig> {
+        self.mlp()?.mlp_config(input, classes)
+    }
+
+    /// The MLP settings, writable (see [`ModelSection::mlp`]).
+    pub fn mlp_mut(&mut self) -> Result<&mut ModelConfig> {
+        #[allow(unreachable_patterns)]
+        match self {
+            ModelSection::Mlp(m) => Ok(m),
+            other => Err(Error::param("model.type", other.type_name(), "\"mlp\" for this command")),
+        }
+    }
+}
+
+impl Serialize for ModelSection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let (name, mut value) = match self {
+            ModelSection::Mlp(m) => ("mlp", toml::Value::try_from(m).map_err(S::Error::custom)?),
+        };
+        if let toml::Value::Table(t) = &mut value {
+            // `type` first, for people reading the file.
+            let mut with_type = toml::map::Map::new();
+            with_type.insert("type".into(), toml::Value::String(name.into()));
+            with_type.extend(std::mem::take(t));
+            *t = with_type;
+        }
+        value.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(d)?;
+        let kind = match table.remove("type") {
+            None => "mlp".to_string(),
+            Some(toml::Value::String(s)) => s,
+            Some(other) => return Err(D::Error::custom(format!("model.type = {other}: expected a string, one of {}", MODEL_TYPES.join(", ")))),
+        };
+        let body = toml::Value::Table(table);
+        match kind.as_str() {
+            "mlp" => body.try_into().map(ModelSection::Mlp).map_err(|e| D::Error::custom(format!("[model] of type \"mlp\": {}", e.message()))),
+            other => Err(D::Error::custom(format!(
+                "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
+                MODEL_TYPES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// The `[model]` settings of an MLP run (`type = "mlp"`); input width and classes come from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
@@ -173,8 +294,21 @@ pub struct TrainConfig {
     pub eps: f32,
     /// L2 weight decay on weights.
     pub weight_decay: f32,
-    /// Max-norm of every unit's incoming weight vector, softmax layer included (unset: no constraint).
+    /// Max-norm of every unit's incoming weight vector, softmax layer included (unset: no constraint):
+    /// shorthand for a rule `{ params = "*", max_norm_rows = ... }` on every weight.
     pub max_norm: Option<f32>,
+    /// Learning-rate scales and constraints per parameter, by name (see [`ParamRule`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ParamRule>,
+    /// Start from the parameters of this checkpoint (another run's `best.safetensors`: pretraining,
+    /// then fine-tuning): every parameter whose name matches `init_params` is copied (same name, same
+    /// shape); the others keep their fresh initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Which parameters `init_from` copies (a name or pattern with `*`).
+    pub init_params: String,
+    /// A training loss above this (or not finite) stops the run as diverged.
+    pub max_loss: f32,
     /// Dropout probability of the inputs.
     pub dropout_input: f32,
     /// Dropout probability of hidden units.
@@ -210,6 +344,10 @@ impl Default for TrainConfig {
             eps: 1e-8,
             weight_decay: 0.0,
             max_norm: None,
+            rules: Vec::new(),
+            init_from: None,
+            init_params: "*".into(),
+            max_loss: 1e4,
             dropout_input: 0.0,
             dropout_hidden: 0.0,
             patience: None,
@@ -256,7 +394,18 @@ impl TrainConfig {
         if self.patience == Some(0) {
             return Err(Error::param("train.patience", 0, "at least 1 epoch (or leave it unset)"));
         }
+        positive("train.max_loss", self.max_loss)?;
+        for (i, r) in self.rules.iter().enumerate() {
+            r.validate(&format!("train.rules[{i}]"))?;
+        }
         Ok(())
+    }
+
+    /// The rules of `[[train.rules]]`, after the one `max_norm` stands for.
+    pub fn all_rules(&self) -> Vec<ParamRule> {
+        let mut rules: Vec<ParamRule> = self.max_norm.map(|c| ParamRule { max_norm_rows: Some(c), ..ParamRule::new("*") }).into_iter().collect();
+        rules.extend(self.rules.iter().cloned());
+        rules
     }
 
     /// The dropout rates.
@@ -282,7 +431,7 @@ impl TrainConfig {
 impl Experiment {
     /// Parses a TOML experiment; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| Error::format(origin, e.to_string()))?;
+        let exp: Experiment = toml::from_str(text).map_err(|e| Error::format(origin, toml_message(&e)))?;
         exp.train.validate().map_err(|e| Error::format(origin, e.to_string()))?;
         Ok(exp)
     }
@@ -296,6 +445,15 @@ impl Experiment {
     /// The experiment as TOML text.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::Data(format!("writing the configuration as TOML: {e}")))
+    }
+}
+
+/// A TOML error as one readable message: the problem and where in the file.
+fn toml_message(e: &toml::de::Error) -> String {
+    let msg = e.message().to_string();
+    match e.span() {
+        Some(span) => format!("{msg} (at byte {} of the file)", span.start),
+        None => msg,
     }
 }
 

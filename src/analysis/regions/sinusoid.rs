@@ -44,9 +44,10 @@ use crate::report::io::{write_atomic, write_json};
 use crate::report::regions::write_partition_png;
 use crate::report::scatter::class_color;
 use crate::train::checkpoint::{describe, load_mlp, save_mlp};
-use crate::train::config::{Competitions, DataConfig, Experiment, ModelConfig, TrainConfig};
+use crate::train::config::{Competitions, DataConfig, Experiment, ModelConfig, ModelSection, TrainConfig};
 use crate::train::optim::OptimizerKind;
-use crate::train::trainer::{RunOptions, train_mlp};
+use crate::train::trainer::RunOptions;
+use crate::train::train_mlp;
 
 /// Misclassified examples the paper reports (appendix F): shallow, deep.
 pub const PAPER_ERRORS: (usize, usize) = (123, 24);
@@ -253,7 +254,7 @@ impl SinusoidExperiment {
                 validation: None,
                 l2_normalize: false,
             },
-            model: ModelConfig { hidden: hidden.to_vec(), competition: Competitions::One(Competition::Relu), init_gain: 1.0 },
+            model: ModelSection::Mlp(ModelConfig { hidden: hidden.to_vec(), competition: Competitions::One(Competition::Relu), init_gain: 1.0 }),
             train: self.train.train_config(seed),
         }
     }
@@ -374,13 +375,14 @@ pub fn run(exp: &SinusoidExperiment, out: &Path, opts: &RunOptions) -> Result<Si
             let e = exp.run_experiment(arch, hidden, seed);
             let dir = out.join("runs").join(format!("{arch}-seed{seed}"));
             let o = train_mlp(&e, &data, &data, None, &dir, &RunOptions { resume: opts.resume, quiet: true })?;
+            let errors = o.val_errors.unwrap_or(usize::MAX);
             log(format!(
                 "{arch} {} seed {seed}: {} training errors (epoch {}), {:.1}s",
-                o.architecture, o.val_errors, o.best_epoch, o.seconds
+                o.architecture, errors, o.best_epoch, o.seconds
             ));
-            runs.push(SeedRun { seed, train_errors: o.val_errors, best_epoch: o.best_epoch, seconds: o.seconds });
-            if best.as_ref().is_none_or(|b| o.val_errors < b.0) {
-                best = Some((o.val_errors, seed, o.best_checkpoint.clone()));
+            runs.push(SeedRun { seed, train_errors: errors, best_epoch: o.best_epoch, seconds: o.seconds });
+            if best.as_ref().is_none_or(|b| errors < b.0) {
+                best = Some((errors, seed, o.best_checkpoint.clone()));
             }
         }
         let Some((best_errors, best_seed, path)) = best else {
@@ -678,7 +680,7 @@ mod tests {
             // The kept checkpoint gives the reported errors on the regenerated data.
             let mlp = load_mlp(&a.checkpoint).unwrap();
             let data = synthetic::sinusoid(&exp.data).unwrap();
-            assert_eq!(crate::train::trainer::errors(&mlp, &data).unwrap(), a.best_errors);
+            assert_eq!(mlp.errors(&data).unwrap(), a.best_errors);
         }
         assert_eq!(r.shallow.architecture, "2-6(relu)-2");
         assert_eq!(r.class_counts.iter().sum::<usize>(), 300);

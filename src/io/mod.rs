@@ -1,0 +1,14 @@
+//! The bottom layer: files, written so that a reader never sees half of one.
+//!
+//! - [`atomic`]: [`write_atomic`] and [`write_json`] (temporary file, `fsync`, rename);
+//! - [`tensors`]: named `f32` tensors with string metadata in safetensors files, the format of every
+//!   checkpoint (readable with `safetensors.torch.load_file`);
+//! - [`memory`]: the check that refuses an allocation larger than the machine's memory.
+
+pub mod atomic;
+pub mod memory;
+pub mod tensors;
+
+pub use atomic::{write_atomic, write_json};
+pub use memory::check_alloc;
+pub use tensors::{Named, TensorMap, load_tensors, save_tensors};

@@ -1,0 +1,192 @@
+//! One checkpoint format for every model: a safetensors file of the model's parameters by name,
+//! with metadata naming the model kind and its configuration.
+//!
+//! | metadata key | value |
+//! |---|---|
+//! | `format` | `compete-v2` |
+//! | `kind` | the model's [`Model::KIND`]: `mlp`, and later `conv`, `fc-wta`, ... |
+//! | `config` | the model's configuration as JSON |
+//! | anything else | what the writer adds (`epoch`, ...) |
+//!
+//! The tensors are exactly the model's [`Parameters`], named as it names them, `f32`, row-major, in
+//! PyTorch's layouts; so `safetensors.torch.load_file` reads every one of them. For the MLP:
+//! `layers.{i}.weight` `[outputs, inputs]` and `layers.{i}.bias` `[outputs]`, hidden layers first,
+//! the softmax layer last (a maxout layer's outputs are its pieces, unit `j` owning rows
+//! `j*rank .. (j+1)*rank`).
+//!
+//! Files of the first format, `compete-mlp-v1` (MLPs only, written before the model contract),
+//! have the same tensors and `config`, and still load: [`load_any`] reads both.
+//!
+//! Loading checks every tensor: present, of the shape the configuration implies, no extra ones, and
+//! finite (a NaN weight is an error naming the tensor and index, never a silent evaluation).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::io::{Named, load_tensors, save_tensors};
+use crate::models::mlp::Mlp;
+use crate::models::{Encoder, Model};
+use crate::params::Parameters;
+
+/// `format` of a checkpoint of any model.
+pub const FORMAT: &str = "compete-v2";
+
+/// `format` of the MLP checkpoints written before [`FORMAT`]; still read.
+pub const MLP_V1: &str = "compete-mlp-v1";
+
+/// The tensors of a set of parameters (or of anything named alike: gradients, optimizer moments),
+/// each name prefixed by `prefix`.
+pub fn named_tensors(p: &dyn ParamsView, prefix: &str) -> Vec<Named> {
+    p.view().into_iter().map(|(n, s, d)| (format!("{prefix}{n}"), s, d)).collect()
+}
+
+/// Object-safe access to named parameters as owned tensors (for writing files).
+pub trait ParamsView {
+    /// `(name, shape, values)` of every parameter.
+    fn view(&self) -> Vec<Named>;
+}
+
+impl<T: Parameters + ?Sized> ParamsView for T {
+    fn view(&self) -> Vec<Named> {
+        self.params().into_iter().map(|p| (p.name.into_owned(), p.shape, p.data.to_vec())).collect()
+    }
+}
+
+/// Saves `model` with its kind and configuration; `extra` adds metadata (`epoch`, ...).
+pub fn save<M: Model>(path: &Path, model: &M, extra: &[(&str, String)]) -> Result<()> {
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("kind".to_string(), M::KIND.to_string());
+    meta.insert("config".to_string(), serde_json::to_string(model.config()).map_err(|e| Error::format(path, e.to_string()))?);
+    for (k, v) in extra {
+        meta.insert(k.to_string(), v.clone());
+    }
+    save_tensors(path, &named_tensors(model, ""), meta)
+}
+
+/// The metadata of a checkpoint: `(kind, config JSON, all metadata)`, after checking the format.
+pub fn read_header(path: &Path, meta: &HashMap<String, String>) -> Result<(String, String)> {
+    let kind = match meta.get("format").map(String::as_str) {
+        Some(FORMAT) => match meta.get("kind") {
+            Some(k) => k.clone(),
+            None => return Err(Error::format(path, "no `kind` in the metadata of a compete-v2 checkpoint")),
+        },
+        Some(MLP_V1) => Mlp::KIND.to_string(),
+        Some(other) => return Err(Error::format(path, format!("checkpoint format {other:?}, expected {FORMAT:?} (or the older {MLP_V1:?})"))),
+        None => {
+            return Err(Error::format(path, format!("no `format` in the metadata: not a compete checkpoint (expected {FORMAT:?})")));
+        }
+    };
+    let config = meta.get("config").cloned().ok_or_else(|| Error::format(path, "no `config` in the metadata"))?;
+    Ok((kind, config))
+}
+
+/// Loads a checkpoint of model type `M` (refusing another kind); every tensor is checked (see the
+/// module docs). Returns the model and the file's metadata.
+pub fn load<M: Model>(path: &Path) -> Result<(M, HashMap<String, String>)> {
+    let (mut tensors, meta) = load_tensors(path)?;
+    let (kind, config) = read_header(path, &meta)?;
+    if kind != M::KIND {
+        return Err(Error::format(path, format!("a checkpoint of a {kind:?} model, expected {:?}", M::KIND)));
+    }
+    let model = from_tensors::<M>(path, &config, &mut tensors, "")?;
+    Ok((model, meta))
+}
+
+/// Builds a model of type `M` from its configuration (JSON) and tensors named `{prefix}{param}`,
+/// checking names, shapes and values. Tensors are taken out of `tensors`.
+pub fn from_tensors<M: Model>(path: &Path, config: &str, tensors: &mut crate::io::TensorMap, prefix: &str) -> Result<M> {
+    let config: M::Config = serde_json::from_str(config).map_err(|e| Error::format(path, format!("metadata `config`: {e}")))?;
+    let mut model = M::zeros(&config).map_err(|e| Error::format(path, format!("metadata `config`: {e}")))?;
+    fill(path, &mut model, tensors, prefix)?;
+    if prefix.is_empty()
+        && let Some(extra) = tensors.keys().min()
+    {
+        return Err(Error::format(path, format!("tensor {extra} is not a parameter of this {} model", M::KIND)));
+    }
+    if let Some((name, i, v)) = model.first_non_finite() {
+        return Err(Error::format(path, format!("tensor {name} holds {v} at index {i}: the weights are not finite (a diverged run?)")));
+    }
+    Ok(model)
+}
+
+/// Copies `{prefix}{name}` of `tensors` into every parameter of `target`, checking shapes.
+pub fn fill(path: &Path, target: &mut dyn ParamsMutView, tensors: &mut crate::io::TensorMap, prefix: &str) -> Result<()> {
+    target.fill_from(&mut |name, shape, dst| {
+        let key = format!("{prefix}{name}");
+        let (s, v) = tensors.remove(&key).ok_or_else(|| Error::format(path, format!("tensor {key} is missing")))?;
+        if s != shape {
+            return Err(Error::format(path, format!("tensor {key} has shape {s:?}, expected {shape:?} for this architecture")));
+        }
+        dst.copy_from_slice(&v);
+        Ok(())
+    })
+}
+
+/// Object-safe writing of named parameters (for reading files).
+pub trait ParamsMutView {
+    /// Calls `f(name, shape, values)` for every parameter, stopping at the first error.
+    fn fill_from(&mut self, f: &mut dyn FnMut(&str, &[usize], &mut [f32]) -> Result<()>) -> Result<()>;
+}
+
+impl<T: Parameters + ?Sized> ParamsMutView for T {
+    fn fill_from(&mut self, f: &mut dyn FnMut(&str, &[usize], &mut [f32]) -> Result<()>) -> Result<()> {
+        for p in self.params_mut() {
+            f(&p.name, &p.shape, p.data)?;
+        }
+        Ok(())
+    }
+}
+
+/// A model of any kind, as read from a checkpoint by [`load_any`]. Adding a model adds a variant
+/// here and an arm in [`load_any`]; the analyses see it through [`AnyModel::encoder`].
+#[derive(Clone, Debug)]
+pub enum AnyModel {
+    /// A multilayer perceptron ([`Mlp`]).
+    Mlp(Mlp),
+}
+
+impl AnyModel {
+    /// The model's kind (`mlp`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyModel::Mlp(_) => Mlp::KIND,
+        }
+    }
+
+    /// The model seen through its hidden layers, for every analysis.
+    pub fn encoder(&self) -> &dyn Encoder {
+        match self {
+            AnyModel::Mlp(m) => m,
+        }
+    }
+
+    /// The MLP, or an error naming the file and what it holds instead.
+    pub fn into_mlp(self, path: &Path) -> Result<Mlp> {
+        #[allow(unreachable_patterns)] // one variant today; the arm is for the models to come
+        match self {
+            AnyModel::Mlp(m) => Ok(m),
+            other => Err(Error::format(path, format!("a checkpoint of a {:?} model, expected an MLP", other.kind()))),
+        }
+    }
+}
+
+/// Loads a checkpoint of any model (and the older `compete-mlp-v1` files), dispatching on its kind.
+pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
+    let (mut tensors, meta) = load_tensors(path)?;
+    let (kind, config) = read_header(path, &meta)?;
+    let model = match kind.as_str() {
+        k if k == Mlp::KIND => AnyModel::Mlp(from_tensors::<Mlp>(path, &config, &mut tensors, "")?),
+        other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
+    };
+    Ok((model, meta))
+}
+
+/// The model kinds [`load_any`] reads.
+pub const KINDS: &[&str] = &["mlp"];
+
+/// Loads an MLP checkpoint (either format).
+pub fn load_mlp(path: &Path) -> Result<Mlp> {
+    load_any(path)?.0.into_mlp(path)
+}

@@ -1,0 +1,56 @@
+//! From an experiment file to a trained model: builds the learner that `[model] type` names and
+//! runs it through the one loop ([`crate::train::train`]).
+//!
+//! This is the one place where the model types of experiment files meet their learners; a new model
+//! adds an arm to [`train_experiment`].
+
+use std::path::Path;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::models::mlp::{Mlp, MlpLearner};
+use crate::train::config::{Experiment, ModelSection};
+use crate::train::trainer::{RunOptions, RunSpec, TrainOutcome, train};
+
+/// Trains the model of `exp` on `train`, choosing the best epoch on `val`, reporting on `test`, and
+/// writing everything into the run folder `dir` (see [`crate::train::RunPaths`]).
+///
+/// The number of classes comes from the training split; a validation or test label outside it is
+/// an error naming the split, the example and the label (the test set never changes the model).
+pub fn train_experiment(
+    exp: &Experiment,
+    train_set: &Dataset,
+    val: &Dataset,
+    test: Option<&Dataset>,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<TrainOutcome> {
+    exp.train.validate()?;
+    let classes = train_set.classes;
+    for (name, d) in [("validation", Some(val)), ("test", test)] {
+        if let Some(d) = d
+            && let Some(i) = d.labels.iter().position(|&l| usize::from(l) >= classes)
+        {
+            return Err(Error::Data(format!(
+                "label {} of {name} example {i} is outside the {classes} classes of the training split: expected a label < {classes}",
+                d.labels[i]
+            )));
+        }
+    }
+    let toml = exp.to_toml()?;
+    let spec = RunSpec { name: &exp.name, train: &exp.train, config_toml: &toml };
+    match &exp.model {
+        ModelSection::Mlp(m) => {
+            let config = m.mlp_config(train_set.dim, classes)?;
+            let mlp = Mlp::with_gain(config, exp.train.seed, m.init_gain)?;
+            let mut learner = MlpLearner::new(mlp, exp.train.dropout())?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+    }
+}
+
+/// [`train_experiment`] for an experiment whose model is an MLP (the name of earlier versions).
+pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<&Dataset>, dir: &Path, opts: &RunOptions) -> Result<TrainOutcome> {
+    exp.model.mlp()?;
+    train_experiment(exp, train, val, test, dir, opts)
+}
