@@ -309,9 +309,11 @@ mod tests {
         assert!((col1 - 2.0).abs() < 1e-5, "{col1}");
         let mut data = vec![3.0, 4.0, 0.0, 0.5];
         let mut p = ParamMut::new("w", vec![2, 2], ParamKind::Weight, &mut data);
-        ParamRule { max_norm_cols: Some(3.5), clip: Some(3.2), ..ParamRule::new("w") }.constrain(&mut p);
+        ParamRule { max_norm_cols: Some(3.5), ..ParamRule::new("w") }.constrain(&mut p);
         assert_eq!(p.data[0], 3.0, "column 0 has norm 3 <= 3.5");
         assert!(p.data[1] < 3.5 && p.data[1] > 3.4, "column 1 rescaled: {}", p.data[1]);
+        ParamRule { clip: Some(3.45), ..ParamRule::new("w") }.constrain(&mut p);
+        assert_eq!((p.data[0], p.data[1]), (3.0, 3.45));
         let mut data = vec![5.0, -7.0];
         let mut p = ParamMut::new("b", vec![2], ParamKind::Bias, &mut data);
         ParamRule { clip: Some(1.0), ..ParamRule::new("b") }.constrain(&mut p);

@@ -200,3 +200,112 @@ fn flip_rates_are_recorded_per_epoch_and_match_the_checkpoints() {
     assert_eq!(lines.len(), 4, "{csv}");
     assert!(dir.path().join("flips.png").exists());
 }
+
+#[test]
+fn a_run_can_start_from_another_runs_checkpoint() {
+    let (train, val, _) = sets();
+    let pre = tempfile::tempdir().unwrap();
+    let exp = experiment(Competition::Relu, 2);
+    let o = train_mlp(&exp, &train, &val, None, pre.path(), &QUIET).unwrap();
+    let source = load_mlp(&o.best_checkpoint).unwrap();
+    // Fine-tune with a learning rate so small that the weights stay where they started: they must
+    // start at the pretrained ones, not at a fresh initialisation of the other seed.
+    let mut fine = exp.clone();
+    fine.train.seed = 99;
+    fine.train.epochs = 1;
+    fine.train.lr = 1e-12;
+    fine.train.min_lr = 0.0;
+    fine.train.init_from = Some(o.best_checkpoint.clone());
+    let dir = tempfile::tempdir().unwrap();
+    train_mlp(&fine, &train, &val, None, dir.path(), &QUIET).unwrap();
+    let after = load_mlp(&dir.path().join("checkpoints/last.safetensors")).unwrap();
+    for (a, b) in after.layers.iter().zip(&source.layers) {
+        for (x, y) in a.weight.data.iter().zip(&b.weight.data) {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+    }
+    // Only the first layer: the others keep the fresh initialisation of seed 99.
+    fine.train.init_params = "layers.0.*".into();
+    let only = tempfile::tempdir().unwrap();
+    train_mlp(&fine, &train, &val, None, only.path(), &QUIET).unwrap();
+    let after = load_mlp(&only.path().join("checkpoints/last.safetensors")).unwrap();
+    assert!((after.layers[0].weight.data[0] - source.layers[0].weight.data[0]).abs() < 1e-6);
+    assert!((after.layers[1].weight.data[0] - source.layers[1].weight.data[0]).abs() > 1e-6);
+    // A pattern that matches nothing in the file is an error naming the file.
+    fine.train.init_params = "decoder.*".into();
+    let err = train_mlp(&fine, &train, &val, None, tempfile::tempdir().unwrap().path(), &QUIET).unwrap_err().to_string();
+    assert!(err.contains("train.init_from") && err.contains("best.safetensors") && err.contains("decoder.*"), "{err}");
+}
+
+#[test]
+fn extreme_and_silent_inputs_are_refused_with_their_name() {
+    let (train, val, test) = sets();
+    let dir = tempfile::tempdir().unwrap();
+    // A gain so small that the weight range rounds to 0, or so large that it overflows.
+    for gain in [1e-45f32, 3e38] {
+        let mut exp = experiment(Competition::Relu, 1);
+        exp.model.mlp_mut().unwrap().init_gain = gain;
+        let err = train_mlp(&exp, &train, &val, None, dir.path(), &QUIET).unwrap_err().to_string();
+        assert!(err.contains("model.init_gain"), "{gain}: {err}");
+    }
+    // A layer of four billion units: refused before allocating, with the memory it would need.
+    let mut exp = experiment(Competition::Relu, 1);
+    exp.model.mlp_mut().unwrap().hidden = vec![4_000_000_000];
+    let err = train_mlp(&exp, &train, &val, None, dir.path(), &QUIET).unwrap_err().to_string();
+    assert!(err.contains("4000000000(relu)") && err.contains("available") && err.contains("GiB"), "{err}");
+    // A test label outside the training split's classes does not widen the network.
+    let mut labels = test.labels.clone();
+    labels[7] = 200;
+    let wide = compete::data::Dataset::from_parts(test.x.clone(), labels, test.dim, None, 201).unwrap();
+    let exp = experiment(Competition::Relu, 1);
+    let err = train_mlp(&exp, &train, &val, Some(&wide), dir.path(), &QUIET).unwrap_err().to_string();
+    assert!(err.contains("label 200 of test example 7") && err.contains("4 classes"), "{err}");
+    // A checkpoint with a NaN weight does not load.
+    let o = train_mlp(&exp, &train, &val, None, dir.path(), &QUIET).unwrap();
+    let mut net = load_mlp(&o.best_checkpoint).unwrap();
+    net.layers[1].weight.data[5] = f32::NAN;
+    let nan = dir.path().join("nan.safetensors");
+    save_mlp(&nan, &net, &[]).unwrap();
+    let err = load_mlp(&nan).unwrap_err().to_string();
+    assert!(err.contains("nan.safetensors") && err.contains("layers.1.weight") && err.contains("index 5"), "{err}");
+    // A truncated checkpoint names the file and both sizes.
+    let bytes = std::fs::read(&o.best_checkpoint).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_mlp(&cut).unwrap_err().to_string();
+    assert!(err.contains("cut.safetensors") && err.contains("truncated") && err.contains(&bytes.len().to_string()), "{err}");
+    // A corrupt optimizer state is an error on resume, never a silent reset of Adam's steps.
+    let state = dir.path().join("checkpoints/last.state.safetensors");
+    let (tensors, mut meta) = compete::io::load_tensors(&state).unwrap();
+    meta.insert("t".into(), "garbage".into());
+    let named: Vec<compete::io::Named> = tensors.into_iter().map(|(n, (s, v))| (n, s, v)).collect();
+    compete::io::save_tensors(&state, &named, meta).unwrap();
+    let mut more = exp.clone();
+    more.train.epochs = 2;
+    let err = train_mlp(&more, &train, &val, None, dir.path(), &RunOptions { resume: true, quiet: true }).unwrap_err().to_string();
+    assert!(err.contains("last.state.safetensors") && err.contains("garbage"), "{err}");
+}
+
+#[test]
+fn experiment_files_name_the_model_type_and_explain_bad_competitions() {
+    let p = Path::new("exp.toml");
+    let e = Experiment::from_toml("[model]\ntype = \"mlp\"\nhidden = [5]\n", p).unwrap();
+    assert_eq!(e.model.type_name(), "mlp");
+    assert_eq!(Experiment::from_toml("[model]\nhidden = [5]\n", p).unwrap(), e, "mlp is the default type");
+    assert!(e.to_toml().unwrap().contains("type = \"mlp\""));
+    let err = Experiment::from_toml("[model]\ntype = \"fc-wta\"\n", p).unwrap_err().to_string();
+    assert!(err.contains("exp.toml") && err.contains("fc-wta") && err.contains("mlp"), "{err}");
+    for (text, want) in [
+        ("[model]\ncompetition = \"lwta:0\"\n", "lwta block size = 0"),
+        ("[model]\ncompetition = \"maxout:0\"\n", "maxout rank = 0"),
+        ("[model]\ncompetition = \"sigmoid\"\n", "sigmoid"),
+        ("[model]\nhidden = [4, 4]\ncompetition = [\"relu\", \"lwta:1\"]\n", "competition[1]"),
+        ("[model]\ncompetition = 3\n", "model.competition"),
+        ("[model]\nhiden = [3]\n", "hiden"),
+        ("[[train.rules]]\nparams = \"*\"\nclip = -1.0\n", "train.rules[0].clip"),
+    ] {
+        let err = Experiment::from_toml(text, p).unwrap_err().to_string();
+        assert!(err.contains("exp.toml") && err.contains(want), "{text:?}: {err}");
+        assert!(!err.contains("did not match any variant"), "{err}");
+    }
+}

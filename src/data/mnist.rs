@@ -329,9 +329,15 @@ mod tests {
         write_raw_mnist(dir.path(), &data, true).unwrap();
         assert!(dir.path().join("t10k-labels-idx1-ubyte.gz").is_file());
         assert_eq!(read_raw_mnist(dir.path()).unwrap(), data);
+        // The classes come from the training labels: a test label outside them is refused, naming
+        // the test label file and the example, instead of widening the network.
+        let err = load_mnist(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("label 11 of test example 1") && err.contains("10 classes"), "{err}");
+        let data = RawMnist { train: raw(&[0, 1, 11, 3]), test: raw(&[5, 11]) };
+        write_raw_mnist(dir.path(), &data, true).unwrap();
         let m = load_mnist(dir.path()).unwrap();
         assert_eq!((m.train.len(), m.test.len()), (4, 2));
-        // Both sets get the classes the test labels need.
+        // Training labels up to 11 give 12 classes, and the test set takes them.
         assert_eq!((m.train.classes, m.test.classes), (12, 12));
         // A plain file is found as well, and preferred to the .gz.
         let plain = dir.path().join("t10k-labels-idx1-ubyte");

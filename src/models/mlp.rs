@@ -165,11 +165,12 @@ impl Mlp {
         // rounds to 0 (1e-45), or so large that it overflows, is refused before sampling.
         for &(fan_in, _) in &shapes[..n_layers - 1] {
             let bound = gain * (6.0 / fan_in as f32).sqrt();
-            if !(bound.is_finite() && bound > 0.0 && bound.is_normal()) {
+            // `2 * bound` is the width rand samples over: it must be finite too.
+            if !(bound.is_normal() && bound > 0.0 && (2.0 * bound).is_finite()) {
                 return Err(Error::param(
                     "model.init_gain",
                     gain,
-                    format!("a gain whose weight range gain * sqrt(6 / {fan_in}) is a finite, normal f32 (it is {bound:e})"),
+                    format!("a gain whose weight range [-b, b], b = gain * sqrt(6 / {fan_in}) = {bound:e}, is a finite interval of normal f32 numbers"),
                 ));
             }
         }
