@@ -30,6 +30,7 @@ pub mod competition;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod experiments;
 pub mod io;
 pub mod models;
 pub mod params;

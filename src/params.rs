@@ -115,7 +115,6 @@ pub trait Parameters {
     }
 }
 
-
 /// Settings for the parameters whose names match a pattern: a learning-rate scale and norm or value
 /// constraints, applied after every update. Models state their own (paper D scales each matrix's rate
 /// by how often it repeats; paper B bounds the decoder's columns); an experiment adds more in
@@ -214,7 +213,11 @@ impl ParamRule {
 
     /// Whether the rule constrains anything (beyond a learning-rate scale).
     pub fn has_constraints(&self) -> bool {
-        self.max_norm_rows.is_some() || self.max_norm_cols.is_some() || self.norm_rows.is_some() || self.norm_cols.is_some() || self.clip.is_some()
+        self.max_norm_rows.is_some()
+            || self.max_norm_cols.is_some()
+            || self.norm_rows.is_some()
+            || self.norm_cols.is_some()
+            || self.clip.is_some()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every experiment file in experiments/ parses: training runs describe a valid network for MNIST,
 //! sinusoid files (paper E, Figure 1) a valid experiment.
 
-use compete::analysis::regions::sinusoid::SinusoidExperiment;
+use compete::experiments::sinusoid::SinusoidExperiment;
 use compete::train::config::Experiment;
 
 #[test]

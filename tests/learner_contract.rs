@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use compete::data::Dataset;
 use compete::error::Result;
 use compete::models::checkpoint;
-use compete::models::{Batch, Evaluation, Learner, Model, StepOutput};
 use compete::models::learner::Update;
+use compete::models::{Batch, Evaluation, Learner, Model, StepOutput};
 use compete::params::{Param, ParamKind, ParamMut, Parameters};
 use compete::train::config::TrainConfig;
 use compete::train::{RunOptions, RunSpec, train};
@@ -91,7 +91,11 @@ impl Learner for OjaLearner {
     }
     fn evaluate(&self, data: &Dataset) -> Result<Evaluation> {
         let e = (0..data.len()).map(|i| project_error(&self.model.w, data.row(i))).sum::<f64>() / data.len() as f64;
-        Ok(Evaluation { score: e, errors: None, metrics: vec![("norm".into(), self.model.w.iter().map(|v| v * v).sum::<f32>().sqrt() as f64)] })
+        Ok(Evaluation {
+            score: e,
+            errors: None,
+            metrics: vec![("norm".into(), self.model.w.iter().map(|v| v * v).sum::<f32>().sqrt() as f64)],
+        })
     }
     fn score_name(&self) -> &'static str {
         "reconstruction error"
@@ -117,7 +121,16 @@ fn learner() -> OjaLearner {
 }
 
 fn settings(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 20, lr: 0.05, lr_decay: 1.0, momentum: 0.5, momentum_ramp_epochs: 0, eval_test: false, ..Default::default() }
+    TrainConfig {
+        epochs,
+        batch_size: 20,
+        lr: 0.05,
+        lr_decay: 1.0,
+        momentum: 0.5,
+        momentum_ramp_epochs: 0,
+        eval_test: false,
+        ..Default::default()
+    }
 }
 
 fn run(dir: &Path, epochs: usize, resume: bool) -> (Oja, compete::train::TrainOutcome) {

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::competition::Competition;
 use crate::error::Result;
-use crate::models::mlp::{Dropout, Mlp, MlpConfig, Workspace};
 use crate::models::learner::Update;
+use crate::models::mlp::{Dropout, Mlp, MlpConfig, Workspace};
 use crate::tensor::Matrix;
 use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
 

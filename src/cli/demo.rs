@@ -9,11 +9,12 @@ use clap::Args;
 use crate::analysis::Representation;
 use crate::competition::Competition;
 use crate::error::Result;
-use crate::eval::knn::{DEFAULT_K_GRID, Weighting, knn_report};
-use crate::report::map::{MapOptions, submask_map, write_map};
+use crate::eval::knn::{DEFAULT_K_GRID, Weighting};
+use crate::experiments::knn::knn_report;
+use crate::experiments::map::{MapOptions, submask_map, write_map};
+use crate::experiments::retrieval::{RetrievalOptions, retrieval_report};
 use crate::report::plot::{Series, line_plot};
 use crate::report::progress::ProgressMode;
-use crate::retrieval::report::{RetrievalOptions, retrieval_report};
 use crate::train::config::{Competitions, Experiment};
 use crate::train::{RunOptions, TrainOutcome, train_mlp};
 

@@ -8,7 +8,8 @@ use clap::Args;
 use super::common::{hidden_layer, network_and_data};
 use crate::analysis::Representation;
 use crate::error::Result;
-use crate::eval::knn::{DEFAULT_K_GRID, Weighting, knn_report};
+use crate::eval::knn::{DEFAULT_K_GRID, Weighting};
+use crate::experiments::knn::knn_report;
 use crate::train::checkpoint::describe;
 
 /// Flags of `compete knn`.
@@ -70,7 +71,16 @@ pub fn run(args: KnnArgs) -> Result<()> {
     );
     println!();
     println!("{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}", "features", "width", "distance", "votes", "k", "val errors", "test errors");
-    println!("{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}", "softmax", "", "", "", "", "", report.softmax_test_errors.map_or("-".to_string(), |e| e.to_string()));
+    println!(
+        "{:<16} {:>6} {:<10} {:<17} {:>4} {:>10} {:>12}",
+        "softmax",
+        "",
+        "",
+        "",
+        "",
+        "",
+        report.softmax_test_errors.map_or("-".to_string(), |e| e.to_string())
+    );
     for row in &report.rows {
         let s = &row.selection;
         let val_errors = s.k_grid.iter().position(|&k| k == s.k).map_or(0, |i| s.validation_errors[i]);

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::eval::Split;
 use crate::error::Result;
-use crate::report::map::{MapOptions, MapPanel, submask_map, write_map};
+use crate::experiments::map::{MapOptions, MapPanel, submask_map, write_map};
 use crate::report::progress::ProgressMode;
 use crate::report::tsne::{CodeMetric, TsneParams};
 

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::error::{Error, Result};
+use crate::experiments::retrieval::{Baseline, RetrievalOptions, RetrievalReport, evaluate_codes, layer_codes, resolve_layer};
 use crate::report::{Series, line_plot, write_atomic, write_json};
 use crate::retrieval::io::{save_codes, save_codes_npy, save_labels_npy};
-use crate::retrieval::report::{Baseline, RetrievalOptions, RetrievalReport, evaluate_codes, layer_codes, resolve_layer};
 use crate::train::checkpoint::describe;
 
 /// Flags of `compete retrieve`.

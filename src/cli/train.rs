@@ -183,7 +183,7 @@ pub fn run_file(args: RunArgs) -> Result<()> {
             if let Some(d) = &args.data {
                 return Err(Error::param("--data", d, "no --data for kind = \"sinusoid\" (its [data] section generates the set)"));
             }
-            crate::analysis::regions::sinusoid::run_file(&text, &args.file, args.out.as_deref(), &opts).map(|_| ())
+            crate::experiments::sinusoid::run_file(&text, &args.file, args.out.as_deref(), &opts).map(|_| ())
         }
         other => Err(Error::format(
             &args.file,
@@ -210,7 +210,12 @@ pub fn print_outcome(o: &TrainOutcome) {
     println!("run          {}", o.name);
     println!("network      {}", o.architecture);
     println!("epochs       {} (best: {}; {})", o.epochs, o.best_epoch, o.stop_reason);
-    println!("validation   {} errors / {} ({:.2}%)", o.val_errors.unwrap_or(0), o.val_size, 100.0 * o.val_errors.unwrap_or(0) as f64 / o.val_size.max(1) as f64);
+    println!(
+        "validation   {} errors / {} ({:.2}%)",
+        o.val_errors.unwrap_or(0),
+        o.val_size,
+        100.0 * o.val_errors.unwrap_or(0) as f64 / o.val_size.max(1) as f64
+    );
     if let Some(e) = o.test_errors {
         println!("test         {} errors / {} ({:.2}%)", e, o.test_size, 100.0 * e as f64 / o.test_size.max(1) as f64);
     }

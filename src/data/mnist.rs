@@ -332,7 +332,10 @@ mod tests {
         // The classes come from the training labels: a test label outside them is refused, naming
         // the test label file and the example, instead of widening the network.
         let err = load_mnist(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("label 11 of test example 1") && err.contains("10 classes"), "{err}");
+        assert!(
+            err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("label 11 of test example 1") && err.contains("10 classes"),
+            "{err}"
+        );
         let data = RawMnist { train: raw(&[0, 1, 11, 3]), test: raw(&[5, 11]) };
         write_raw_mnist(dir.path(), &data, true).unwrap();
         let m = load_mnist(dir.path()).unwrap();

@@ -64,7 +64,10 @@ fn check_length(path: &Path, bytes: &[u8]) -> Result<()> {
     if 8 + n > size as u128 {
         return Err(Error::format(
             path,
-            format!("file is {size} bytes but its header alone announces {} bytes: the file is truncated (an interrupted write or copy?)", 8 + n),
+            format!(
+                "file is {size} bytes but its header alone announces {} bytes: the file is truncated (an interrupted write or copy?)",
+                8 + n
+            ),
         ));
     }
     let header: serde_json::Value = match serde_json::from_slice(&bytes[8..8 + n as usize]) {
@@ -74,18 +77,16 @@ fn check_length(path: &Path, bytes: &[u8]) -> Result<()> {
     let end = header
         .as_object()
         .map(|o| {
-            o.iter()
-                .filter(|(k, _)| *k != "__metadata__")
-                .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
-                .max()
-                .unwrap_or(0)
+            o.iter().filter(|(k, _)| *k != "__metadata__").filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64()).max().unwrap_or(0)
         })
         .unwrap_or(0) as u128;
     let expected = 8 + n + end;
     if expected > size as u128 {
         return Err(Error::format(
             path,
-            format!("file is {size} bytes, expected {expected} (header and tensor data): the file is truncated (an interrupted write or copy?)"),
+            format!(
+                "file is {size} bytes, expected {expected} (header and tensor data): the file is truncated (an interrupted write or copy?)"
+            ),
         ));
     }
     Ok(())

@@ -73,7 +73,9 @@ pub fn read_header(path: &Path, meta: &HashMap<String, String>) -> Result<(Strin
             None => return Err(Error::format(path, "no `kind` in the metadata of a compete-v2 checkpoint")),
         },
         Some(MLP_V1) => Mlp::KIND.to_string(),
-        Some(other) => return Err(Error::format(path, format!("checkpoint format {other:?}, expected {FORMAT:?} (or the older {MLP_V1:?})"))),
+        Some(other) => {
+            return Err(Error::format(path, format!("checkpoint format {other:?}, expected {FORMAT:?} (or the older {MLP_V1:?})")));
+        }
         None => {
             return Err(Error::format(path, format!("no `format` in the metadata: not a compete checkpoint (expected {FORMAT:?})")));
         }

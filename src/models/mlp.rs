@@ -78,7 +78,9 @@ impl MlpConfig {
 
     /// Parameters of a network of this architecture, checked for overflow.
     pub fn num_params(&self) -> Option<u128> {
-        self.layer_shapes().iter().try_fold(0u128, |acc, &(i, o)| acc.checked_add((i as u128).checked_mul(o as u128)?.checked_add(o as u128)?))
+        self.layer_shapes()
+            .iter()
+            .try_fold(0u128, |acc, &(i, o)| acc.checked_add((i as u128).checked_mul(o as u128)?.checked_add(o as u128)?))
     }
 
     /// `(inputs, pre-activations)` of every layer, the softmax layer last.
@@ -170,7 +172,9 @@ impl Mlp {
                 return Err(Error::param(
                     "model.init_gain",
                     gain,
-                    format!("a gain whose weight range [-b, b], b = gain * sqrt(6 / {fan_in}) = {bound:e}, is a finite interval of normal f32 numbers"),
+                    format!(
+                        "a gain whose weight range [-b, b], b = gain * sqrt(6 / {fan_in}) = {bound:e}, is a finite interval of normal f32 numbers"
+                    ),
                 ));
             }
         }
@@ -456,8 +460,7 @@ impl Model for Mlp {
     fn zeros(config: &MlpConfig) -> Result<Self> {
         config.validate()?;
         check_memory(config)?;
-        let layers =
-            config.layer_shapes().into_iter().map(|(i, o)| Layer { weight: Matrix::zeros(o, i), bias: vec![0.0; o] }).collect();
+        let layers = config.layer_shapes().into_iter().map(|(i, o)| Layer { weight: Matrix::zeros(o, i), bias: vec![0.0; o] }).collect();
         Ok(Mlp { config: config.clone(), layers })
     }
 
@@ -546,10 +549,7 @@ impl Encoder for Mlp {
         // The workspace borrows the caller's buffers for the pass and hands them back, so repeated
         // calls allocate nothing.
         let mut ws = Workspace::default();
-        ws.hidden = out
-            .drain(..)
-            .map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() })
-            .collect();
+        ws.hidden = out.drain(..).map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() }).collect();
         let result = self.forward_hidden(x, &mut ws, upto);
         out.extend(ws.hidden.into_iter().map(|h| LayerOutput { pre: h.pre, out: h.out, winners: h.winners }));
         result

@@ -8,7 +8,6 @@
 
 pub mod images;
 pub mod io;
-pub mod map;
 pub mod plot;
 pub mod progress;
 pub mod regions;

@@ -43,7 +43,7 @@ use std::path::Path;
 
 use super::codes::{BinaryCodes, words_for};
 use crate::error::{Error, Result};
-use crate::report::write_atomic;
+use crate::io::write_atomic;
 use crate::tensor::Matrix;
 
 /// Magic bytes opening a `.codes` file.

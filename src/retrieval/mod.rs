@@ -4,18 +4,15 @@
 //! - [`search`]: exact top-k search by Hamming distance, ties ordered by database index.
 //! - [`metrics`]: mAP@k and precision-recall by Hamming radius, relevance = same label (Table 4, Figure 6).
 //! - [`baseline`]: random-hyperplane LSH of real-valued features, a code to compare submasks with.
-//! - [`report`]: the whole retrieval experiment of a trained network (`compete retrieve`).
 //! - [`io`]: codes in our `.codes` format and in `.npy` (NumPy `packbits` layout), features and labels in `.npy`.
 
 pub mod baseline;
 pub mod codes;
 pub mod io;
 pub mod metrics;
-pub mod report;
 pub mod search;
 
 pub use baseline::Lsh;
 pub use codes::BinaryCodes;
 pub use metrics::{MapAtK, PrCurve, PrPoint, map_from_neighbors, mean_average_precision, precision_recall};
-pub use report::{Baseline, CodeReport, RetrievalOptions, RetrievalReport, retrieval_report};
 pub use search::{Neighbors, hamming_knn, hamming_knn_brute};

@@ -207,11 +207,15 @@ impl<'de> Deserialize<'de> for ModelSection {
         let kind = match table.remove("type") {
             None => "mlp".to_string(),
             Some(toml::Value::String(s)) => s,
-            Some(other) => return Err(D::Error::custom(format!("model.type = {other}: expected a string, one of {}", MODEL_TYPES.join(", ")))),
+            Some(other) => {
+                return Err(D::Error::custom(format!("model.type = {other}: expected a string, one of {}", MODEL_TYPES.join(", "))));
+            }
         };
         let body = toml::Value::Table(table);
         match kind.as_str() {
-            "mlp" => body.try_into().map(ModelSection::Mlp).map_err(|e| D::Error::custom(format!("[model] of type \"mlp\": {}", e.message()))),
+            "mlp" => {
+                body.try_into().map(ModelSection::Mlp).map_err(|e| D::Error::custom(format!("[model] of type \"mlp\": {}", e.message())))
+            }
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -403,7 +407,8 @@ impl TrainConfig {
 
     /// The rules of `[[train.rules]]`, after the one `max_norm` stands for.
     pub fn all_rules(&self) -> Vec<ParamRule> {
-        let mut rules: Vec<ParamRule> = self.max_norm.map(|c| ParamRule { max_norm_rows: Some(c), ..ParamRule::new("*") }).into_iter().collect();
+        let mut rules: Vec<ParamRule> =
+            self.max_norm.map(|c| ParamRule { max_norm_rows: Some(c), ..ParamRule::new("*") }).into_iter().collect();
         rules.extend(self.rules.iter().cloned());
         rules
     }

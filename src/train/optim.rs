@@ -79,7 +79,11 @@ impl Optimizer {
             r.validate(&format!("rule {}", i + 1))?;
             if !params.iter().any(|p| r.matches(&p.name)) {
                 let names: Vec<&str> = params.iter().map(|p| p.name.as_ref()).collect();
-                return Err(Error::param("rule params", &r.params, format!("a pattern matching some of the parameters {}", names.join(", "))));
+                return Err(Error::param(
+                    "rule params",
+                    &r.params,
+                    format!("a pattern matching some of the parameters {}", names.join(", ")),
+                ));
             }
         }
         let slots = params

@@ -50,7 +50,14 @@ pub fn train_experiment(
 }
 
 /// [`train_experiment`] for an experiment whose model is an MLP (the name of earlier versions).
-pub fn train_mlp(exp: &Experiment, train: &Dataset, val: &Dataset, test: Option<&Dataset>, dir: &Path, opts: &RunOptions) -> Result<TrainOutcome> {
+pub fn train_mlp(
+    exp: &Experiment,
+    train: &Dataset,
+    val: &Dataset,
+    test: Option<&Dataset>,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<TrainOutcome> {
     exp.model.mlp()?;
     train_experiment(exp, train, val, test, dir, opts)
 }

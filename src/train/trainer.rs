@@ -35,9 +35,9 @@ use crate::analysis::FlipTracker;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::io::{load_tensors, save_tensors, write_json};
+use crate::models::Model;
 use crate::models::checkpoint;
 use crate::models::learner::{Batch, Learner};
-use crate::models::Model;
 use crate::params::{ParamRule, Parameters};
 use crate::report::plot::{Series, line_plot};
 use crate::report::progress::{Progress, ProgressMode};
@@ -570,7 +570,14 @@ fn write_curves(path: &Path, name: &str, score_name: &str, history: &[EpochRecor
     let classifier = history.iter().any(|r| r.val_error.is_some());
     if !classifier {
         let points = history.iter().map(|r| (r.epoch as f64, r.score())).collect();
-        return line_plot(path, &format!("{name}: {score_name}"), "epoch", score_name, &[Series { name: "validation".into(), points }], false);
+        return line_plot(
+            path,
+            &format!("{name}: {score_name}"),
+            "epoch",
+            score_name,
+            &[Series { name: "validation".into(), points }],
+            false,
+        );
     }
     let pct =
         |f: fn(&EpochRecord) -> Option<f64>| history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, 100.0 * v))).collect::<Vec<_>>();

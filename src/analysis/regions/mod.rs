@@ -17,15 +17,14 @@
 //! - [`sample`]: the sampled lower bound (distinct patterns over data, random points or a grid).
 //! - [`linear_maps`]: the affine map `u·x + c` of one unit on the region of an input (eq. (8)), over a
 //!   dataset, k-means of a unit's maps and inputs the unit identifies (section 2.6, appendix G).
-//! - [`sinusoid`]: the shallow-versus-deep experiment of Figure 1 and appendix F (a sinusoidal
-//!   boundary learnt by 2-20-2 and 2-10-10-2 ReLU nets, their errors and exact region counts).
+//!
+//! The shallow-versus-deep experiment of Figure 1 is a pipeline: [`crate::experiments::sinusoid`].
 pub mod bounds;
 pub mod construct;
 pub mod exact;
 pub mod linear_maps;
 pub mod net;
 pub mod sample;
-pub mod sinusoid;
 pub mod slice;
 
 pub use exact::{CountOptions, Partition1d, Partition2d, Piece1d, Region2d, count_1d, count_2d};

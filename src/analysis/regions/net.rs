@@ -36,8 +36,9 @@ use std::path::Path;
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::io::load_tensors;
+use crate::models::checkpoint::load_mlp;
 use crate::models::mlp::Mlp;
-use crate::train::checkpoint::{load_mlp, load_tensors};
 
 /// A tensor read from a file: shape and values.
 type Tensor = (Vec<usize>, Vec<f32>);
@@ -246,7 +247,7 @@ impl PwlNet {
                     c,
                     format!(
                         "nothing, or the checkpoint's own ({}): {} is a compete checkpoint that names its competitions",
-                        crate::train::checkpoint::describe(&mlp.config),
+                        mlp.config.describe(),
                         path.display()
                     ),
                 ));
@@ -263,7 +264,7 @@ impl PwlNet {
         Self::from_sequential(path, &tensors, competition)
     }
 
-    fn from_sequential(path: &Path, tensors: &crate::train::checkpoint::TensorMap, competition: Competition) -> Result<Self> {
+    fn from_sequential(path: &Path, tensors: &crate::io::TensorMap, competition: Competition) -> Result<Self> {
         // Group the tensors by module index: `<prefix><index>.<weight|bias>`.
         let mut prefix: Option<String> = None;
         let mut modules: BTreeMap<usize, (Option<&Tensor>, Option<&Tensor>)> = BTreeMap::new();

@@ -15,15 +15,15 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::io::write_atomic;
-use super::progress::{ProgressMode, log_line};
-use super::scatter::scatter_plot;
-use super::tsne::{CodeMetric, TsneParams, neighbour_agreement, tsne_codes_full};
 use crate::analysis::submasks;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::models::Encoder;
 use crate::models::mlp::Mlp;
+use crate::report::progress::{ProgressMode, log_line};
+use crate::report::scatter::scatter_plot;
+use crate::report::tsne::{CodeMetric, TsneParams, neighbour_agreement, tsne_codes_full};
 use crate::retrieval::BinaryCodes;
 
 /// What [`submask_map`] maps.
@@ -178,11 +178,7 @@ pub fn submask_map_of(trained: &dyn Encoder, untrained: Option<&dyn Encoder>, da
         return Err(Error::param(
             "layer",
             layer,
-            format!(
-                "a hidden layer index from 0 (nearest the input) to {} (the last hidden layer) of {}",
-                hidden - 1,
-                trained.describe()
-            ),
+            format!("a hidden layer index from 0 (nearest the input) to {} (the last hidden layer) of {}", hidden - 1, trained.describe()),
         ));
     }
     if data.dim != trained.input_width() {

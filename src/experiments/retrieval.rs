@@ -4,7 +4,7 @@
 //! Queries (the test images) and the database (the training images) are coded with the submasks of
 //! one hidden layer; the baseline is random-hyperplane LSH ([`Lsh`]) of the same layer's activations,
 //! with as many bits as the submasks, fitted on the database. Every code gets mAP@k for the asked
-//! cut-offs and the precision-recall curve by Hamming radius ([`super::metrics`]).
+//! cut-offs and the precision-recall curve by Hamming radius ([`crate::retrieval::metrics`]).
 //!
 //! ```
 //! use compete::competition::Competition;
@@ -23,13 +23,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::Lsh;
-use super::codes::BinaryCodes;
-use super::metrics::{MapAtK, PrCurve, mean_average_precision, precision_recall};
 use crate::analysis::submasks::{Representation, layer_features};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::Encoder;
+use crate::retrieval::baseline::Lsh;
+use crate::retrieval::codes::BinaryCodes;
+use crate::retrieval::metrics::{MapAtK, PrCurve, mean_average_precision, precision_recall};
 
 /// The baseline code compared with the submasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +144,13 @@ fn check_data(enc: &dyn Encoder, data: &Dataset, what: &str) -> Result<()> {
 
 /// The submask codes of layer `layer` for the database and the queries, followed by the baseline's
 /// codes (LSH of the activations, fitted on the database, as many bits as the submasks).
-pub fn layer_codes(enc: &dyn Encoder, database: &Dataset, queries: &Dataset, layer: usize, options: &RetrievalOptions) -> Result<Vec<NamedCodes>> {
+pub fn layer_codes(
+    enc: &dyn Encoder,
+    database: &Dataset,
+    queries: &Dataset,
+    layer: usize,
+    options: &RetrievalOptions,
+) -> Result<Vec<NamedCodes>> {
     check_data(enc, database, "database examples")?;
     check_data(enc, queries, "query examples")?;
     let mut want = vec![Representation::Submasks];

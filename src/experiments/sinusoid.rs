@@ -35,7 +35,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 
-use super::{CountOptions, Partition2d, PwlNet, Slice2d, count_2d};
+use crate::analysis::regions::{CountOptions, Partition2d, PwlNet, Slice2d, count_2d};
 use crate::competition::Competition;
 use crate::data::Dataset;
 use crate::data::synthetic::{self, SinusoidParams};
@@ -46,8 +46,8 @@ use crate::report::scatter::class_color;
 use crate::train::checkpoint::{describe, load_mlp, save_mlp};
 use crate::train::config::{Competitions, DataConfig, Experiment, ModelConfig, ModelSection, TrainConfig};
 use crate::train::optim::OptimizerKind;
-use crate::train::trainer::RunOptions;
 use crate::train::train_mlp;
+use crate::train::trainer::RunOptions;
 
 /// Misclassified examples the paper reports (appendix F): shallow, deep.
 pub const PAPER_ERRORS: (usize, usize) = (123, 24);
@@ -254,7 +254,11 @@ impl SinusoidExperiment {
                 validation: None,
                 l2_normalize: false,
             },
-            model: ModelSection::Mlp(ModelConfig { hidden: hidden.to_vec(), competition: Competitions::One(Competition::Relu), init_gain: 1.0 }),
+            model: ModelSection::Mlp(ModelConfig {
+                hidden: hidden.to_vec(),
+                competition: Competitions::One(Competition::Relu),
+                init_gain: 1.0,
+            }),
             train: self.train.train_config(seed),
         }
     }
@@ -376,10 +380,7 @@ pub fn run(exp: &SinusoidExperiment, out: &Path, opts: &RunOptions) -> Result<Si
             let dir = out.join("runs").join(format!("{arch}-seed{seed}"));
             let o = train_mlp(&e, &data, &data, None, &dir, &RunOptions { resume: opts.resume, quiet: true })?;
             let errors = o.val_errors.unwrap_or(usize::MAX);
-            log(format!(
-                "{arch} {} seed {seed}: {} training errors (epoch {}), {:.1}s",
-                o.architecture, errors, o.best_epoch, o.seconds
-            ));
+            log(format!("{arch} {} seed {seed}: {} training errors (epoch {}), {:.1}s", o.architecture, errors, o.best_epoch, o.seconds));
             runs.push(SeedRun { seed, train_errors: errors, best_epoch: o.best_epoch, seconds: o.seconds });
             if best.as_ref().is_none_or(|b| errors < b.0) {
                 best = Some((errors, seed, o.best_checkpoint.clone()));
@@ -642,7 +643,7 @@ mod tests {
     fn decision_boundary_is_the_zero_line_of_each_region() {
         // One region, the square [-1, 1]^2, logits l0 = 0 and l1 = x0 - 0.5: the boundary is x0 = 0.5.
         let part = Partition2d {
-            regions: vec![super::super::Region2d {
+            regions: vec![crate::analysis::regions::Region2d {
                 polygon: vec![[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]],
                 pattern: vec![0],
                 logits: vec![[0.0, 0.0, 0.0], [1.0, 0.0, -0.5]],
