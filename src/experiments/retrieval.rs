@@ -10,7 +10,7 @@
 //! use compete::competition::Competition;
 //! use compete::data::synthetic::blobs;
 //! use compete::models::mlp::{Mlp, MlpConfig};
-//! use compete::retrieval::report::{RetrievalOptions, retrieval_report};
+//! use compete::experiments::retrieval::{RetrievalOptions, retrieval_report};
 //!
 //! let data = blobs(60, 4, 3, 0.2, 1).unwrap();
 //! let net = Mlp::new(MlpConfig::new(4, &[(16, Competition::Relu)], 3).unwrap(), 2).unwrap();
