@@ -47,6 +47,10 @@ impl Model for Oja {
     fn zeros(config: &OjaConfig) -> Result<Self> {
         Ok(Oja { config: config.clone(), w: vec![0.0; config.inputs] })
     }
+    fn init(config: &OjaConfig, seed: u64) -> Result<Self> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Ok(Oja { config: config.clone(), w: (0..config.inputs).map(|_| rng.random_range(-0.5..0.5)).collect() })
+    }
     fn describe(&self) -> String {
         format!("oja {}-1", self.config.inputs)
     }

@@ -3,10 +3,12 @@
 //! - [`submasks`]: read the submask (the winners) of any hidden layer for a dataset, as
 //!   [`BinaryCodes`](crate::retrieval::BinaryCodes), and the layer's activations or pre-activations.
 //! - [`flips`]: the flip rate of submasks from one epoch to the next (paper A, Figure 4).
+//! - [`patterns`]: activation patterns of all hidden layers of any encoder, and how many are distinct.
 //! - [`regions`]: linear regions of piecewise linear networks (paper E): bounds, the folding
 //!   constructions, exact counting on segments and 2-D slices, per-region linear maps.
 
 pub mod flips;
+pub mod patterns;
 pub mod regions;
 pub mod submasks;
 

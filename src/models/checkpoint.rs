@@ -157,6 +157,14 @@ impl AnyModel {
         }
     }
 
+    /// A freshly initialised model of the same kind and architecture (seeded), e.g. the untrained
+    /// network that a map or a region count compares the trained one with.
+    pub fn untrained(&self, seed: u64) -> Result<AnyModel> {
+        Ok(match self {
+            AnyModel::Mlp(m) => AnyModel::Mlp(Mlp::init(&m.config, seed)?),
+        })
+    }
+
     /// The model seen through its hidden layers, for every analysis.
     pub fn encoder(&self) -> &dyn Encoder {
         match self {

@@ -464,6 +464,10 @@ impl Model for Mlp {
         Ok(Mlp { config: config.clone(), layers })
     }
 
+    fn init(config: &MlpConfig, seed: u64) -> Result<Self> {
+        Mlp::new(config.clone(), seed)
+    }
+
     fn describe(&self) -> String {
         self.config.describe()
     }

@@ -36,6 +36,9 @@ pub trait Model: Parameters + Sized + Send + Sync {
     /// A model of `config` with every parameter 0. Checks the configuration and the memory it needs
     /// before allocating.
     fn zeros(config: &Self::Config) -> Result<Self>;
+    /// A freshly initialised model of `config` (the paper's initialisation), the same for the same
+    /// seed on every machine: the untrained model that analyses compare a trained one with.
+    fn init(config: &Self::Config, seed: u64) -> Result<Self>;
     /// A one-line description (`784-1000(relu)-10`).
     fn describe(&self) -> String;
 }
