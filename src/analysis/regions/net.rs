@@ -34,7 +34,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::competition::Competition;
+use crate::competition::{Competition, Pwl};
 use crate::error::{Error, Result};
 use crate::models::mlp::Mlp;
 use crate::train::checkpoint::{load_mlp, load_tensors};
@@ -93,56 +93,30 @@ impl PwlLayer {
         self.affine.outputs / self.competition.pieces()
     }
 
+    /// The piecewise linear rules of the layer's competition ([`Competition::pwl`]): how its
+    /// winners are chosen and how its outputs read them.
+    ///
+    /// Panics for a competition without rules (k-sparse, std-abs, batch-coupled or spatial), which
+    /// [`PwlNet::new`] refuses.
+    pub fn rules(&self) -> Pwl {
+        self.competition.pwl().unwrap_or_else(|| unreachable!("PwlNet refuses {} layers when it is built", self.competition))
+    }
+
     /// Applies the competition to pre-activations `z`, writing the outputs and setting the pattern
     /// bits of the winners (see the module docs) starting at bit `offset` of `pattern`.
     pub fn compete(&self, z: &[f64], out: &mut [f64], pattern: &mut [u64], offset: usize) {
-        let mut set = |i: usize| pattern[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
-        match self.competition {
-            Competition::Relu => {
-                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
-                    *o = if v > 0.0 { v } else { 0.0 };
-                    if v > 0.0 {
-                        set(i);
-                    }
-                }
+        self.rules().forward_with(z, out, |i, won| {
+            if won {
+                pattern[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
             }
-            Competition::Abs => {
-                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
-                    *o = v.abs();
-                    if v >= 0.0 {
-                        set(i);
-                    }
-                }
-            }
-            Competition::Lwta { block } => {
-                for (b, (zb, ob)) in z.chunks_exact(block).zip(out.chunks_exact_mut(block)).enumerate() {
-                    let w = argmax_first(zb);
-                    ob.fill(0.0);
-                    ob[w] = zb[w];
-                    set(b * block + w);
-                }
-            }
-            Competition::Maxout { rank } => {
-                for (u, (zb, o)) in z.chunks_exact(rank).zip(out.iter_mut()).enumerate() {
-                    let w = argmax_first(zb);
-                    *o = zb[w];
-                    set(u * rank + w);
-                }
-            }
-            Competition::KSparse { .. } => unreachable!("PwlNet refuses k-sparse layers when it is built"),
-        }
+        });
     }
 }
 
-/// Index of the largest value, the first one on ties (the convention of the training code).
+/// Index of the largest value, the first one on ties (the convention of the training code, whose
+/// function this is).
 pub(crate) fn argmax_first(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate().skip(1) {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
+    crate::competition::argmax_first(v)
 }
 
 /// A piecewise linear network: hidden layers with competitions, then an optional affine output.
@@ -178,11 +152,12 @@ impl PwlNet {
         }
         let mut width = input;
         for (l, layer) in hidden.iter().enumerate() {
-            if let Competition::KSparse { .. } = layer.competition {
+            if layer.competition.pwl().is_none() {
                 return Err(Error::param(
                     format!("hidden layer {} competition", l + 1),
                     layer.competition,
-                    "relu, abs, lwta:<block> or maxout:<rank> (region counting does not support k-sparse layers)",
+                    "relu, abs, lwta:<block> or maxout:<rank>, a piecewise linear competition of rows (region counting does not \
+                     support k-sparse, std-abs, lifetime or spatial layers)",
                 ));
             }
             if layer.affine.inputs != width {
