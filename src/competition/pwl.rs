@@ -262,7 +262,13 @@ impl Pwl {
         let n = out.len();
         for (o, (k, coef)) in out.iter_mut().zip(self.selection(n, won)) {
             *o = match z.get(k) {
-                Some(&v) if coef != 0.0 => if coef == 1.0 { v } else { T::from(coef) * v },
+                Some(&v) if coef != 0.0 => {
+                    if coef == 1.0 {
+                        v
+                    } else {
+                        T::from(coef) * v
+                    }
+                }
                 _ => T::from(0.0),
             };
         }

@@ -82,7 +82,11 @@ impl Competition {
                     return Err(Error::param("maxout rank", 0, "at least 1"));
                 }
                 if !width.is_multiple_of(pieces) {
-                    return Err(Error::shape(format!("{self} input"), format!("rows of {width}"), format!("rows of a multiple of {pieces}")));
+                    return Err(Error::shape(
+                        format!("{self} input"),
+                        format!("rows of {width}"),
+                        format!("rows of a multiple of {pieces}"),
+                    ));
                 }
                 self.pre_width(width / pieces)?;
                 Ok(Shape::Rows { width: width / pieces })
@@ -299,7 +303,9 @@ fn forward_maps(rule: Pwl, z: &[f32], channels: usize, hw: usize, out: &mut [f32
     let mut zc = vec![0.0f32; channels];
     let mut oc = vec![0.0f32; out_channels];
     let mut wc = vec![false; channels];
-    for ((zb, ob), wb) in z.chunks_exact(channels * hw).zip(out.chunks_exact_mut(out_channels * hw)).zip(winners.chunks_exact_mut(channels * hw)) {
+    for ((zb, ob), wb) in
+        z.chunks_exact(channels * hw).zip(out.chunks_exact_mut(out_channels * hw)).zip(winners.chunks_exact_mut(channels * hw))
+    {
         for p in 0..hw {
             for (c, v) in zc.iter_mut().enumerate() {
                 *v = zb[c * hw + p];
@@ -319,7 +325,9 @@ fn forward_maps(rule: Pwl, z: &[f32], channels: usize, hw: usize, out: &mut [f32
 /// the one of channels `j * k .. (j + 1) * k` that won there.
 fn backward_maps_pool(k: usize, grad_out: &[f32], winners: &[bool], channels: usize, hw: usize, grad_pre: &mut [f32]) {
     let out_channels = channels / k;
-    for ((gb, wb), pb) in grad_out.chunks_exact(out_channels * hw).zip(winners.chunks_exact(channels * hw)).zip(grad_pre.chunks_exact_mut(channels * hw)) {
+    for ((gb, wb), pb) in
+        grad_out.chunks_exact(out_channels * hw).zip(winners.chunks_exact(channels * hw)).zip(grad_pre.chunks_exact_mut(channels * hw))
+    {
         for (c, (pc, wc)) in pb.chunks_exact_mut(hw).zip(wb.chunks_exact(hw)).enumerate() {
             let gj = &gb[(c / k) * hw..(c / k + 1) * hw];
             for ((x, &w), &g) in pc.iter_mut().zip(wc).zip(gj) {

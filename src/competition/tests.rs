@@ -619,7 +619,8 @@ fn elementwise_flattened_and_spatial_competitions_on_maps() {
     let flat = Shape::Rows { width: c * h * w };
     let z = random_z(&mut rng, n * c * h * w);
     // Elementwise and per-example competitions read a map example as its flattened row.
-    for comp in [Competition::Relu, Competition::Abs, Competition::KSparse { k: 4 }, Competition::StdAbs, Competition::Lifetime { rate: 0.5 }]
+    for comp in
+        [Competition::Relu, Competition::Abs, Competition::KSparse { k: 4 }, Competition::StdAbs, Competition::Lifetime { rate: 0.5 }]
     {
         let on_maps = comp.apply_shaped(&z, n, maps, Mode::Train).unwrap();
         assert_eq!(on_maps, comp.apply_shaped(&z, n, flat, Mode::Train).unwrap(), "{comp}");

@@ -242,7 +242,7 @@ pub fn apply_competition(competition: Competition, z: Tensor<2>) -> Result<(Tens
     let out = match rules.read {
         // LWTA (paper A, section 2): "the output of each unit is Iz where I is 1 if the unit has the
         // maximum z in its group and 0 otherwise"; ReLU likewise.
-        Read::Gate { loser } if loser == 0.0 => z.mask_fill(winners.clone().bool_not(), 0.0),
+        Read::Gate { loser: 0.0 } => z.mask_fill(winners.clone().bool_not(), 0.0),
         // Absolute value: z * s with s = 1 for a winner and the loser coefficient (-1) otherwise; s is
         // a constant of the graph, so dh/dz = s (and +1 at z = 0, where burn's `abs` would give 0).
         Read::Gate { loser } => {
@@ -729,5 +729,12 @@ mod tests {
         assert!(matches!(model.forward_logits(Tensor::<2>::zeros([2, 5], &Device::flex())), Err(Error::Shape { .. })));
         assert!(apply_competition(Competition::Maxout { rank: 4 }, Tensor::<2>::zeros([2, 6], &Device::flex())).is_err());
         assert!(apply_competition(Competition::KSparse { k: 7 }, Tensor::<2>::zeros([2, 6], &Device::flex())).is_err());
+        // Competitions without piecewise linear rules (other than k-sparse) are refused by name.
+        for c in [Competition::StdAbs, Competition::Lifetime { rate: 0.5 }] {
+            match apply_competition(c, Tensor::<2>::zeros([2, 6], &Device::flex())) {
+                Err(e @ Error::Param { .. }) => assert!(e.to_string().contains("burn reference"), "{e}"),
+                other => panic!("{c}: expected a parameter error, got {:?}", other.map(|o| o.0.dims())),
+            }
+        }
     }
 }

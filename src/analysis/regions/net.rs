@@ -10,7 +10,7 @@
 //!
 //! The activation pattern of an input has one bit per hidden pre-activation, the layers concatenated
 //! input side first, packed least significant bit first into `u64` words: the submask convention of
-//! [`crate::analysis::submasks`] (ReLU: `z > 0`; absolute value: `z >= 0`; LWTA: the block's winner;
+//! [`crate::analysis::submasks`](mod@crate::analysis::submasks) (ReLU: `z > 0`; absolute value: `z >= 0`; LWTA: the block's winner;
 //! maxout: the winning piece of each unit; ties go to the first index). Inside one activation region
 //! every layer is affine, so the whole network is affine there.
 //!
@@ -398,5 +398,61 @@ impl PwlNet {
             s.push_str(&format!("-{}", o.outputs));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(inputs: usize, outputs: usize, competition: Competition) -> PwlLayer {
+        let weight = (0..inputs * outputs).map(|i| ((i * 37 % 11) as f64 - 5.0) / 4.0).collect();
+        let bias = (0..outputs).map(|i| (i % 3) as f64 - 1.0).collect();
+        PwlLayer { affine: Affine::new(inputs, outputs, weight, bias).unwrap(), competition }
+    }
+
+    #[test]
+    fn layers_without_piecewise_linear_rules_are_refused_by_name() {
+        for c in [
+            Competition::KSparse { k: 2 },
+            Competition::StdAbs,
+            Competition::Lifetime { rate: 0.5 },
+            Competition::Spatial,
+            Competition::SpatialLifetime { rate: 0.5 },
+        ] {
+            let e = PwlNet::new(3, vec![layer(3, 4, Competition::Relu), layer(4, 4, c)], None).unwrap_err();
+            match &e {
+                Error::Param { name, value, .. } => {
+                    assert_eq!((name.as_str(), value.clone()), ("hidden layer 2 competition", c.to_string()))
+                }
+                other => panic!("{c}: expected a parameter error, got {other}"),
+            }
+            assert!(e.to_string().contains("piecewise linear"), "{e}");
+        }
+    }
+
+    #[test]
+    fn compete_sets_the_winners_of_the_cpu_engine_as_pattern_bits() {
+        // Pre-activations with ties and zeros, exact in f32 and f64.
+        let z32: Vec<f32> = vec![1.0, 1.0, 0.0, -2.0, 0.5, 3.0, -1.0, -1.0, 0.0, 2.0, 2.0, -0.5];
+        let z: Vec<f64> = z32.iter().map(|&v| f64::from(v)).collect();
+        for c in [
+            Competition::Relu,
+            Competition::Abs,
+            Competition::Lwta { block: 2 },
+            Competition::Lwta { block: 3 },
+            Competition::Maxout { rank: 3 },
+        ] {
+            let l = layer(2, 12, c);
+            let (want_out, want_winners) = c.apply(&z32, 1).unwrap();
+            let mut out = vec![f64::NAN; want_out.len()];
+            // Offset 60: the layer's bits straddle two words.
+            let mut pattern = vec![0u64; 2];
+            l.compete(&z, &mut out, &mut pattern, 60);
+            assert_eq!(out, want_out.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), "{c}");
+            let bits: Vec<bool> = (0..12).map(|i| pattern[(60 + i) / 64] >> ((60 + i) % 64) & 1 == 1).collect();
+            assert_eq!(bits, want_winners, "{c}");
+            assert_eq!(pattern[0] & ((1u64 << 60) - 1), 0, "{c}: bits below the offset are untouched");
+        }
     }
 }
