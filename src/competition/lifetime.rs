@@ -31,8 +31,9 @@
 //!
 //! **Ties** between equal values go to the earlier example (the lower row index).
 //!
-//! At test time paper B turns the sparsity off and uses the plain ReLU codes; that is
-//! [`super::Competition::Relu`], not this function.
+//! At test time paper B turns the sparsity off and uses the plain ReLU codes ("At test time, we turn
+//! off the sparsity constraint", section 2): [`super::Competition::Lifetime`] in
+//! [`super::Mode::Eval`] is [`super::Competition::Relu`], not this function.
 //!
 //! ```
 //! use compete::competition::lifetime;

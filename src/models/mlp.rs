@@ -6,10 +6,9 @@
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::competition::Competition;
+use crate::competition::{Competition, Mode, Shape};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
@@ -18,7 +17,7 @@ use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::{Matrix, Op, matmul};
 
 /// One hidden layer: how many output units, and how they compete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hidden {
     /// Output units (blocks for maxout: a maxout layer of `units` computes `units * rank` pieces).
     pub units: usize,
@@ -27,7 +26,7 @@ pub struct Hidden {
 }
 
 /// The architecture of an [`Mlp`]: input width, hidden layers, number of classes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MlpConfig {
     /// Input features (784 for MNIST).
     pub input: usize,
@@ -329,7 +328,11 @@ impl Mlp {
             // The local competition: output and winners (the submask) in one pass.
             cache.out.resize(batch, self.config.hidden[l].units);
             cache.winners.resize(cache.pre.data.len(), false);
-            par_forward(competition, &cache.pre.data, batch, &mut cache.out.data, &mut cache.winners)?;
+            // Training passes compete as in training, the others as at test time (competition::Mode);
+            // the batch is split across threads unless the competition couples it.
+            let mode = if rng.is_some() { Mode::Train } else { Mode::Eval };
+            let shape = Shape::Rows { width: cache.pre.cols };
+            competition.forward_par(&cache.pre.data, batch, shape, mode, &mut cache.out.data, &mut cache.winners)?;
             cache.keep.clear();
             if let Some(rng) = rng.as_deref_mut()
                 && dropout.hidden > 0.0
@@ -394,7 +397,18 @@ impl Mlp {
                 apply_keep_mask(&mut ws.grad_h.data, &below.keep, dropout.hidden);
             }
             ws.grad_out.resize(batch, below.pre.cols);
-            par_backward(self.config.hidden[l - 1].competition, &ws.grad_h.data, &below.winners, batch, &mut ws.grad_out.data)?;
+            // The backward pass of every competition is the same in both modes (the winners carry the
+            // difference); std-abs also reads the pre-activations.
+            let shape = Shape::Rows { width: below.pre.cols };
+            self.config.hidden[l - 1].competition.backward_par(
+                &below.pre.data,
+                &ws.grad_h.data,
+                &below.winners,
+                batch,
+                shape,
+                Mode::Train,
+                &mut ws.grad_out.data,
+            )?;
         }
         Ok((loss / batch as f64) as f32)
     }
@@ -543,7 +557,7 @@ impl Encoder for Mlp {
                 name: format!("{}({})", h.units, h.competition),
                 pre_width: h.units * h.competition.pieces(),
                 units: h.units,
-                competition: h.competition,
+                competition: h.competition.in_mode(crate::competition::Mode::Eval),
                 maps: None,
             })
             .collect()
@@ -552,8 +566,10 @@ impl Encoder for Mlp {
     fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()> {
         // The workspace borrows the caller's buffers for the pass and hands them back, so repeated
         // calls allocate nothing.
-        let mut ws = Workspace::default();
-        ws.hidden = out.drain(..).map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() }).collect();
+        let mut ws = Workspace {
+            hidden: out.drain(..).map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() }).collect(),
+            ..Default::default()
+        };
         let result = self.forward_hidden(x, &mut ws, upto);
         out.extend(ws.hidden.into_iter().map(|h| LayerOutput { pre: h.pre, out: h.out, winners: h.winners }));
         result
@@ -589,35 +605,6 @@ pub struct Workspace {
     input_keep: Vec<bool>,
     grad_out: Matrix,
     grad_h: Matrix,
-}
-
-/// Rows per parallel task of the row-wise competitions (each row is independent, so the result does
-/// not depend on how rows are split).
-const ROWS_PER_TASK: usize = 25;
-
-/// [`Competition::forward`] over groups of rows in parallel.
-fn par_forward(c: Competition, z: &[f32], rows: usize, out: &mut [f32], winners: &mut [bool]) -> Result<()> {
-    if rows <= ROWS_PER_TASK || rayon::current_num_threads() == 1 {
-        return c.forward(z, rows, out, winners);
-    }
-    let (zw, ow) = (z.len() / rows, out.len() / rows);
-    z.par_chunks(zw * ROWS_PER_TASK)
-        .zip(out.par_chunks_mut(ow * ROWS_PER_TASK))
-        .zip(winners.par_chunks_mut(zw * ROWS_PER_TASK))
-        .try_for_each(|((z, o), w)| c.forward(z, z.len() / zw, o, w))
-}
-
-/// [`Competition::backward`] over groups of rows in parallel.
-fn par_backward(c: Competition, grad_out: &[f32], winners: &[bool], rows: usize, grad_pre: &mut [f32]) -> Result<()> {
-    if rows <= ROWS_PER_TASK || rayon::current_num_threads() == 1 {
-        return c.backward(grad_out, winners, rows, grad_pre);
-    }
-    let (gw, ww) = (grad_out.len() / rows, winners.len() / rows);
-    grad_out
-        .par_chunks(gw * ROWS_PER_TASK)
-        .zip(winners.par_chunks(ww * ROWS_PER_TASK))
-        .zip(grad_pre.par_chunks_mut(ww * ROWS_PER_TASK))
-        .try_for_each(|((g, w), p)| c.backward(g, w, w.len() / ww, p))
 }
 
 /// Draws a keep-mask: each entry kept with probability `1 - rate`. Uses 16 random bits per entry

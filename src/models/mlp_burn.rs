@@ -9,6 +9,11 @@
 //!    (`Device::flex()`, or `Device::cuda(0)` / `Device::wgpu(..)` with this crate's `cuda` / `wgpu`
 //!    features), with autodiff when the device was made with [`Device::autodiff`].
 //!
+//! **Where it is compiled.** burn is a dev-dependency, so this module is always part of the unit
+//! tests (`cargo test`), which hold the hand-written engine against it; in the library it exists only
+//! with the `burn` feature (implied by `wgpu` and `cuda`), so the default build compiles no tensor
+//! framework. The example below runs as a doctest only with `--features burn`.
+//!
 //! # The network (paper A, section 2)
 //!
 //! Input `x` is `[batch, input]`, one example per row. Layer `l` has a weight `W` of shape
@@ -50,7 +55,7 @@
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
 
-use crate::competition::Competition;
+use crate::competition::{Competition, Read, Select};
 use crate::error::{Error, Result};
 use crate::models::mlp::MlpConfig;
 use crate::tensor::Matrix;
@@ -186,9 +191,16 @@ fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 /// submask). Gradients flow only through winners, exactly as in [`Competition::backward`]; ties go to
 /// the lowest index, as in [`Competition::forward`].
 ///
+/// The competition is read through its piecewise linear rules ([`Competition::pwl`]), the same
+/// definitions as the CPU engine and the region code: the [`Select`] rule gives the winners, the
+/// [`Read`] rule the outputs. k-sparse has no such rule (its winners depend on the whole row) but
+/// reads its winners like a ReLU gate. The other competitions (std-abs, lifetime and spatial) are
+/// not implemented here and are refused.
+///
 /// The winners are computed on a detached copy of `z`, so the only differentiable operations are a
-/// mask (or, for maxout, a gather): the derivative is 1 for a winner and 0 for a loser, with no
-/// sub-gradient convention of burn involved (burn's own `relu` and `abs` are not used).
+/// mask, a constant factor or, for a pool, a gather: the derivative is 1 for a winner and 0 (or the
+/// gate's loser coefficient) for a loser, with no sub-gradient convention of burn involved (burn's
+/// own `relu` and `abs` are not used).
 pub fn apply_competition(competition: Competition, z: Tensor<2>) -> Result<(Tensor<2>, Tensor<2, Bool>)> {
     let [rows, width] = z.dims();
     let pieces = competition.pieces();
@@ -197,52 +209,57 @@ pub fn apply_competition(competition: Competition, z: Tensor<2>) -> Result<(Tens
     }
     competition.pre_width(width / pieces)?;
     let zd = z.clone().detach();
-    Ok(match competition {
-        // Paper A, section 2: "max(z, 0), competition with a fixed value of 0". A unit at exactly 0
-        // has not won.
-        Competition::Relu => {
-            let winners = zd.greater_elem(0.0);
-            (z.mask_fill(winners.clone().bool_not(), 0.0), winners)
-        }
-        // Paper C, section III.A ("the simplest is the abs function"): |z| = z * s with s = +1
-        // where z >= 0 (the piece used), else -1; s is a constant of the graph, so dh/dz = s (and +1
-        // at z = 0, where burn's `abs` would give 0).
-        Competition::Abs => {
-            let winners = zd.greater_equal_elem(0.0);
-            let sign = winners.clone().float().mul_scalar(2.0).sub_scalar(1.0);
-            (z * sign, winners)
-        }
-        // Paper A, section 2: blocks of `block` consecutive units; "the output of each unit is Iz
-        // where I is 1 if the unit has the maximum z in its group and 0 otherwise".
-        Competition::Lwta { block } => {
-            let winners = first_max_mask(zd.reshape([rows, width / block, block])).reshape([rows, width]);
-            (z.mask_fill(winners.clone().bool_not(), 0.0), winners)
-        }
-        // Paper A, section 2: "the block output is the maximum z among the units"; unit j reads the
-        // consecutive pre-activations j*rank .. j*rank+rank-1. The gather routes the gradient to the
-        // winning piece only.
-        Competition::Maxout { rank } => {
-            let units = width / rank;
-            let best = zd.reshape([rows, units, rank]).argmax(2);
-            let winners = one_hot_mask(best.clone(), rank).reshape([rows, width]);
-            (z.reshape([rows, units, rank]).gather(2, best).reshape([rows, units]), winners)
-        }
+    let rules = match (competition.pwl(), competition) {
+        (Some(rules), _) => rules,
         // k-sparse "population sparsity" (paper B, section 5, after Makhzani & Frey 2014): the k
         // largest pre-activations of each row pass.
-        Competition::KSparse { k } => {
+        (None, Competition::KSparse { k }) => {
             let winners = top_k_mask(zd, k);
-            (z.mask_fill(winners.clone().bool_not(), 0.0), winners)
+            return Ok((z.mask_fill(winners.clone().bool_not(), 0.0), winners));
         }
-    })
-}
-
-/// `[.., .., n]` scores -> a mask with one `true` per last-axis block, at the first maximum.
-///
-/// burn's `argmax` documents ties as going to the lowest coordinate (and NaN as winning over numbers,
-/// unlike [`Competition::forward`], where NaN never wins).
-fn first_max_mask(z: Tensor<3>) -> Tensor<3, Bool> {
-    let [_, _, n] = z.dims();
-    one_hot_mask(z.argmax(2), n)
+        (None, c) => {
+            return Err(Error::param(
+                "competition",
+                c,
+                "relu, abs, lwta:<block>, maxout:<rank> or ksparse:<k> (the burn reference has no std-abs, lifetime or spatial layers)",
+            ));
+        }
+    };
+    // The winners. Paper A, section 2: ReLU is "max(z, 0), competition with a fixed value of 0" (a
+    // unit at exactly 0 has not won); LWTA and maxout compete in blocks of consecutive units, the
+    // first maximum winning. Paper C, section III.A: the piece of |z| used is z >= 0.
+    let (winners, best) = match rules.select {
+        Select::Positive => (zd.greater_elem(0.0), None),
+        Select::NonNegative => (zd.greater_equal_elem(0.0), None),
+        // burn's `argmax` documents ties as going to the lowest coordinate (and NaN as winning over
+        // numbers, unlike the CPU engine, where NaN never wins).
+        Select::BlockMax { .. } => {
+            let k = rules.select.group();
+            let best = zd.reshape([rows, width / k, k]).argmax(2);
+            (one_hot_mask(best.clone(), k).reshape([rows, width]), Some(best))
+        }
+    };
+    let out = match rules.read {
+        // LWTA (paper A, section 2): "the output of each unit is Iz where I is 1 if the unit has the
+        // maximum z in its group and 0 otherwise"; ReLU likewise.
+        Read::Gate { loser: 0.0 } => z.mask_fill(winners.clone().bool_not(), 0.0),
+        // Absolute value: z * s with s = 1 for a winner and the loser coefficient (-1) otherwise; s is
+        // a constant of the graph, so dh/dz = s (and +1 at z = 0, where burn's `abs` would give 0).
+        Read::Gate { loser } => {
+            let factor = winners.clone().float().mul_scalar(1.0 - loser).add_scalar(loser);
+            z * factor
+        }
+        // Maxout (paper A, section 2): "the block output is the maximum z among the units"; unit j
+        // reads the consecutive pre-activations j*k .. j*k+k-1. The gather routes the gradient to the
+        // winning piece only.
+        Read::Pool { .. } => {
+            let k = rules.pieces();
+            let units = width / k;
+            let best = best.unwrap_or_else(|| winners.clone().reshape([rows, units, k]).int().argmax(2));
+            z.reshape([rows, units, k]).gather(2, best).reshape([rows, units])
+        }
+    };
+    Ok((out, winners))
 }
 
 /// Indices `[a, b, 1]` in `0..n` -> a `[a, b, n]` mask, `true` at each index.
@@ -450,6 +467,7 @@ mod tests {
                         }
                         z.iter().map(|&v| if v >= sorted[k - 1] { v } else { 0.0 }).collect()
                     }
+                    other => panic!("no f64 reference for {other}"),
                 };
             }
         }
@@ -592,6 +610,46 @@ mod tests {
         }
     }
 
+    /// Deterministic inputs in [-1, 1) for the comparison with the fused engine.
+    fn inputs(rows: usize, cols: usize) -> Matrix {
+        let data = (0..rows * cols).map(|i| ((i as u64).wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+        Matrix::from_vec(rows, cols, data).unwrap()
+    }
+
+    /// The hand-fused CPU engine ([`crate::models::mlp::Mlp`]) and this autodiff reference compute
+    /// the same loss and gradients (formerly the integration test `tests/engines_agree.rs`, which
+    /// cannot see this module now that it exists only in the unit tests and behind the `burn`
+    /// feature).
+    #[test]
+    fn fused_and_burn_gradients_agree_for_every_competition() {
+        use crate::models::mlp::Mlp;
+        let cases: Vec<Vec<(usize, Competition)>> = vec![
+            vec![(40, Competition::Relu), (30, Competition::Relu)],
+            vec![(40, Competition::Lwta { block: 2 }), (30, Competition::Lwta { block: 3 })],
+            vec![(40, Competition::Maxout { rank: 2 }), (30, Competition::Maxout { rank: 3 })],
+            vec![(40, Competition::Abs), (30, Competition::KSparse { k: 7 })],
+            vec![(40, Competition::Maxout { rank: 2 }), (30, Competition::Lwta { block: 2 }), (20, Competition::Relu)],
+        ];
+        for hidden in cases {
+            let config = MlpConfig::new(25, &hidden, 10).unwrap();
+            let net = Mlp::new(config.clone(), 3).unwrap();
+            let x = inputs(16, 25);
+            let labels: Vec<u8> = (0..16).map(|i| (i * 7 % 10) as u8).collect();
+            let (loss, grads) = net.loss_and_grads(&x, &labels).unwrap();
+            let params: Vec<(Matrix, Vec<f32>)> = net.layers.iter().map(|l| (l.weight.clone(), l.bias.clone())).collect();
+            let (burn_loss, burn_grads) = loss_and_grads(&config, &params, &x, &labels).unwrap();
+            assert!((loss - burn_loss).abs() < 1e-4 * loss.abs().max(1.0), "{hidden:?}: loss {loss} vs burn {burn_loss}");
+            let mut largest = 0.0f32;
+            for (l, (g, (bw, bb))) in grads.iter().zip(&burn_grads).enumerate() {
+                for (a, b) in g.weight.data.iter().zip(&bw.data).chain(g.bias.iter().zip(bb)) {
+                    assert!((a - b).abs() < 1e-5 + 1e-3 * b.abs(), "{hidden:?} layer {l}: fused {a} vs burn {b}");
+                    largest = largest.max(b.abs());
+                }
+            }
+            assert!(largest > 1e-3, "{hidden:?}: gradients all but zero, the comparison would be empty");
+        }
+    }
+
     #[test]
     fn loss_and_last_bias_gradient_match_a_hand_computation() {
         // 2-2-2 with identity weights and zero biases: h = relu(x), logits = h.
@@ -671,5 +729,12 @@ mod tests {
         assert!(matches!(model.forward_logits(Tensor::<2>::zeros([2, 5], &Device::flex())), Err(Error::Shape { .. })));
         assert!(apply_competition(Competition::Maxout { rank: 4 }, Tensor::<2>::zeros([2, 6], &Device::flex())).is_err());
         assert!(apply_competition(Competition::KSparse { k: 7 }, Tensor::<2>::zeros([2, 6], &Device::flex())).is_err());
+        // Competitions without piecewise linear rules (other than k-sparse) are refused by name.
+        for c in [Competition::StdAbs, Competition::Lifetime { rate: 0.5 }] {
+            match apply_competition(c, Tensor::<2>::zeros([2, 6], &Device::flex())) {
+                Err(e @ Error::Param { .. }) => assert!(e.to_string().contains("burn reference"), "{e}"),
+                other => panic!("{c}: expected a parameter error, got {:?}", other.map(|o| o.0.dims())),
+            }
+        }
     }
 }

@@ -12,6 +12,9 @@ pub mod checkpoint;
 pub mod encoder;
 pub mod learner;
 pub mod mlp;
+/// The burn reference engine: compiled for the unit tests (burn is a dev-dependency) and with the
+/// `burn` feature (or `wgpu` / `cuda`), absent from the default build.
+#[cfg(any(test, feature = "burn"))]
 pub mod mlp_burn;
 
 pub use checkpoint::{AnyModel, load_any};

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 
 use super::net::{PwlLayer, PwlNet, argmax_first};
 use super::slice::{Segment, Slice2d, polygon_area};
-use crate::competition::Competition;
+use crate::competition::Select;
 use crate::error::{Error, Result};
 
 /// Options of the exact count.
@@ -462,31 +462,16 @@ fn preactivations(layer: &PwlLayer, maps: &[f64], cells: usize) -> Vec<f64> {
 fn write_output_map(layer: &PwlLayer, offset: usize, pattern: &[u64], z: &[f64], units: usize, out: &mut Vec<f64>) {
     let pre = layer.affine.outputs;
     let bit = |i: usize| pattern[(offset + i) / 64] >> ((offset + i) % 64) & 1 == 1;
+    let rules = layer.rules();
     let start = out.len();
     out.resize(start + 3 * units, 0.0);
     let dst = &mut out[start..];
     for c in 0..3 {
         let zc = &z[c * pre..(c + 1) * pre];
         let dc = &mut dst[c * units..(c + 1) * units];
-        match layer.competition {
-            Competition::Relu | Competition::Lwta { .. } => {
-                for (i, d) in dc.iter_mut().enumerate() {
-                    *d = if bit(i) { zc[i] } else { 0.0 };
-                }
-            }
-            Competition::Abs => {
-                for (i, d) in dc.iter_mut().enumerate() {
-                    *d = if bit(i) { zc[i] } else { -zc[i] };
-                }
-            }
-            Competition::Maxout { rank } => {
-                for (j, d) in dc.iter_mut().enumerate() {
-                    let w = (0..rank).find(|&i| bit(j * rank + i)).unwrap_or(0);
-                    *d = zc[j * rank + w];
-                }
-            }
-            Competition::KSparse { .. } => {}
-        }
+        // Each output is a fixed pre-activation times a fixed coefficient on the cell (the rules of
+        // the competition, read through the cell's pattern), and so is its map.
+        rules.read_with(zc, bit, dc);
     }
 }
 
@@ -599,8 +584,10 @@ fn cut(ctx: &Ctx, layer: &PwlLayer, offset: usize, cell: Cell, z: &[f64]) -> Vec
     let pre = layer.affine.outputs;
     let lin = |o: usize| Lin { g: [z[o], z[pre + o]], c: z[2 * pre + o] };
     let mut cells = vec![cell];
-    match layer.competition {
-        Competition::Relu | Competition::Abs => {
+    match layer.rules().select {
+        // One pre-activation per group: each unit cuts the cell along its zero line (the side
+        // z = 0 itself has no area, so `z > 0` and `z >= 0` give the same cells).
+        Select::Positive | Select::NonNegative => {
             // Units that do not cross the parent are decided for all its pieces at once.
             let mut crossing = Vec::new();
             for o in 0..pre {
@@ -643,7 +630,9 @@ fn cut(ctx: &Ctx, layer: &PwlLayer, offset: usize, cell: Cell, z: &[f64]) -> Vec
                 cells = next;
             }
         }
-        Competition::Lwta { block: k } | Competition::Maxout { rank: k } => {
+        // Blocks of k: the cell is split among the pieces that can be the block's first maximum.
+        Select::BlockMax { .. } => {
+            let k = layer.rules().select.group();
             let mut crossing = Vec::new();
             for g in 0..pre / k {
                 match dominant(ctx, &cells[0].poly, &lin, g * k, k) {
@@ -697,7 +686,6 @@ fn cut(ctx: &Ctx, layer: &PwlLayer, offset: usize, cell: Cell, z: &[f64]) -> Vec
                 cells = next;
             }
         }
-        Competition::KSparse { .. } => {}
     }
     cells
 }
@@ -731,6 +719,7 @@ mod tests {
     use super::*;
     use crate::analysis::regions::net::{Affine, PwlLayer};
     use crate::analysis::regions::sample::inside_convex;
+    use crate::competition::Competition;
 
     /// A random network on `n0` inputs with the given hidden layers and 3 outputs.
     fn random_net(n0: usize, hidden: &[(usize, Competition)], seed: u64) -> PwlNet {

@@ -56,8 +56,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::net::{Affine, PwlLayer, PwlNet, argmax_first};
-use crate::competition::Competition;
+use super::net::{Affine, PwlLayer, PwlNet};
 use crate::error::{Error, Result};
 
 /// The affine map of one unit on the activation region of an input: `value = u·x + c` there.
@@ -130,20 +129,10 @@ fn offsets(net: &PwlNet) -> Vec<usize> {
 /// gives it on this region, response, activation). See the module docs.
 fn response(layer: Option<&PwlLayer>, z: &[f64], unit: usize) -> (usize, f64, f64) {
     let Some(layer) = layer else { return (unit, z[unit], z[unit]) };
-    match layer.competition {
-        Competition::Relu => (unit, z[unit], z[unit].max(0.0)),
-        Competition::Abs => (unit, z[unit], z[unit].abs()),
-        Competition::Lwta { block } => {
-            let b = unit / block * block;
-            let w = argmax_first(&z[b..b + block]);
-            (unit, z[unit], if b + w == unit { z[unit] } else { 0.0 })
-        }
-        Competition::Maxout { rank } => {
-            let k = unit * rank + argmax_first(&z[unit * rank..(unit + 1) * rank]);
-            (k, z[k], z[k])
-        }
-        Competition::KSparse { .. } => unreachable!("PwlNet refuses k-sparse layers when it is built"),
-    }
+    // The pre-activation the unit reads on this region (itself for a gate, the winning piece for a
+    // pool), and its activation.
+    let (k, activation) = layer.rules().output(z, unit).unwrap_or((unit, 0.0));
+    (k, z[k], activation)
 }
 
 fn bit(pattern: &[u64], i: usize) -> bool {
@@ -153,18 +142,7 @@ fn bit(pattern: &[u64], i: usize) -> bool {
 /// The selection of layer `layer`'s outputs from its pre-activations on the region of `pattern`:
 /// output `i` equals `coef * z[k]` for the returned `(k, coef)` (`coef` 0, 1 or -1).
 fn selection(layer: &PwlLayer, pattern: &[u64], offset: usize) -> Vec<(usize, f64)> {
-    let units = layer.units();
-    match layer.competition {
-        Competition::Relu | Competition::Lwta { .. } => (0..units).map(|i| (i, if bit(pattern, offset + i) { 1.0 } else { 0.0 })).collect(),
-        Competition::Abs => (0..units).map(|i| (i, if bit(pattern, offset + i) { 1.0 } else { -1.0 })).collect(),
-        Competition::Maxout { rank } => (0..units)
-            .map(|i| match (0..rank).find(|&w| bit(pattern, offset + i * rank + w)) {
-                Some(w) => (i * rank + w, 1.0),
-                None => (i * rank, 0.0),
-            })
-            .collect(),
-        Competition::KSparse { .. } => unreachable!("PwlNet refuses k-sparse layers when it is built"),
-    }
+    layer.rules().selection(layer.units(), |i| bit(pattern, offset + i)).map(|(k, coef)| (k, f64::from(coef))).collect()
 }
 
 /// Eq. (8) for several rows of `layer`'s affine map at once: carries each row down through the
@@ -783,7 +761,9 @@ pub fn kmeans(points: &[f64], dim: usize, k: usize, seed: u64, max_iter: usize) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::net::argmax_first;
     use super::*;
+    use crate::competition::Competition;
     use rand::Rng;
 
     fn random_net(seed: u64, input: usize, widths: &[usize], competition: Competition, outputs: usize) -> PwlNet {

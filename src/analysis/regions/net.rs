@@ -10,7 +10,7 @@
 //!
 //! The activation pattern of an input has one bit per hidden pre-activation, the layers concatenated
 //! input side first, packed least significant bit first into `u64` words: the submask convention of
-//! [`crate::analysis::submasks`] (ReLU: `z > 0`; absolute value: `z >= 0`; LWTA: the block's winner;
+//! [`crate::analysis::submasks`](mod@crate::analysis::submasks) (ReLU: `z > 0`; absolute value: `z >= 0`; LWTA: the block's winner;
 //! maxout: the winning piece of each unit; ties go to the first index). Inside one activation region
 //! every layer is affine, so the whole network is affine there.
 //!
@@ -34,7 +34,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::competition::Competition;
+use crate::competition::{Competition, Pwl};
 use crate::error::{Error, Result};
 use crate::io::load_tensors;
 use crate::models::checkpoint::load_mlp;
@@ -94,56 +94,30 @@ impl PwlLayer {
         self.affine.outputs / self.competition.pieces()
     }
 
+    /// The piecewise linear rules of the layer's competition ([`Competition::pwl`]): how its
+    /// winners are chosen and how its outputs read them.
+    ///
+    /// Panics for a competition without rules (k-sparse, std-abs, batch-coupled or spatial), which
+    /// [`PwlNet::new`] refuses.
+    pub fn rules(&self) -> Pwl {
+        self.competition.pwl().unwrap_or_else(|| unreachable!("PwlNet refuses {} layers when it is built", self.competition))
+    }
+
     /// Applies the competition to pre-activations `z`, writing the outputs and setting the pattern
     /// bits of the winners (see the module docs) starting at bit `offset` of `pattern`.
     pub fn compete(&self, z: &[f64], out: &mut [f64], pattern: &mut [u64], offset: usize) {
-        let mut set = |i: usize| pattern[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
-        match self.competition {
-            Competition::Relu => {
-                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
-                    *o = if v > 0.0 { v } else { 0.0 };
-                    if v > 0.0 {
-                        set(i);
-                    }
-                }
+        self.rules().forward_with(z, out, |i, won| {
+            if won {
+                pattern[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
             }
-            Competition::Abs => {
-                for (i, (&v, o)) in z.iter().zip(out.iter_mut()).enumerate() {
-                    *o = v.abs();
-                    if v >= 0.0 {
-                        set(i);
-                    }
-                }
-            }
-            Competition::Lwta { block } => {
-                for (b, (zb, ob)) in z.chunks_exact(block).zip(out.chunks_exact_mut(block)).enumerate() {
-                    let w = argmax_first(zb);
-                    ob.fill(0.0);
-                    ob[w] = zb[w];
-                    set(b * block + w);
-                }
-            }
-            Competition::Maxout { rank } => {
-                for (u, (zb, o)) in z.chunks_exact(rank).zip(out.iter_mut()).enumerate() {
-                    let w = argmax_first(zb);
-                    *o = zb[w];
-                    set(u * rank + w);
-                }
-            }
-            Competition::KSparse { .. } => unreachable!("PwlNet refuses k-sparse layers when it is built"),
-        }
+        });
     }
 }
 
-/// Index of the largest value, the first one on ties (the convention of the training code).
+/// Index of the largest value, the first one on ties (the convention of the training code, whose
+/// function this is).
 pub(crate) fn argmax_first(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate().skip(1) {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
+    crate::competition::argmax_first(v)
 }
 
 /// A piecewise linear network: hidden layers with competitions, then an optional affine output.
@@ -179,11 +153,12 @@ impl PwlNet {
         }
         let mut width = input;
         for (l, layer) in hidden.iter().enumerate() {
-            if let Competition::KSparse { .. } = layer.competition {
+            if layer.competition.pwl().is_none() {
                 return Err(Error::param(
                     format!("hidden layer {} competition", l + 1),
                     layer.competition,
-                    "relu, abs, lwta:<block> or maxout:<rank> (region counting does not support k-sparse layers)",
+                    "relu, abs, lwta:<block> or maxout:<rank>, a piecewise linear competition of rows (region counting does not \
+                     support k-sparse, std-abs, lifetime or spatial layers)",
                 ));
             }
             if layer.affine.inputs != width {
@@ -424,5 +399,61 @@ impl PwlNet {
             s.push_str(&format!("-{}", o.outputs));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(inputs: usize, outputs: usize, competition: Competition) -> PwlLayer {
+        let weight = (0..inputs * outputs).map(|i| ((i * 37 % 11) as f64 - 5.0) / 4.0).collect();
+        let bias = (0..outputs).map(|i| (i % 3) as f64 - 1.0).collect();
+        PwlLayer { affine: Affine::new(inputs, outputs, weight, bias).unwrap(), competition }
+    }
+
+    #[test]
+    fn layers_without_piecewise_linear_rules_are_refused_by_name() {
+        for c in [
+            Competition::KSparse { k: 2 },
+            Competition::StdAbs,
+            Competition::Lifetime { rate: 0.5 },
+            Competition::Spatial,
+            Competition::SpatialLifetime { rate: 0.5 },
+        ] {
+            let e = PwlNet::new(3, vec![layer(3, 4, Competition::Relu), layer(4, 4, c)], None).unwrap_err();
+            match &e {
+                Error::Param { name, value, .. } => {
+                    assert_eq!((name.as_str(), value.clone()), ("hidden layer 2 competition", c.to_string()))
+                }
+                other => panic!("{c}: expected a parameter error, got {other}"),
+            }
+            assert!(e.to_string().contains("piecewise linear"), "{e}");
+        }
+    }
+
+    #[test]
+    fn compete_sets_the_winners_of_the_cpu_engine_as_pattern_bits() {
+        // Pre-activations with ties and zeros, exact in f32 and f64.
+        let z32: Vec<f32> = vec![1.0, 1.0, 0.0, -2.0, 0.5, 3.0, -1.0, -1.0, 0.0, 2.0, 2.0, -0.5];
+        let z: Vec<f64> = z32.iter().map(|&v| f64::from(v)).collect();
+        for c in [
+            Competition::Relu,
+            Competition::Abs,
+            Competition::Lwta { block: 2 },
+            Competition::Lwta { block: 3 },
+            Competition::Maxout { rank: 3 },
+        ] {
+            let l = layer(2, 12, c);
+            let (want_out, want_winners) = c.apply(&z32, 1).unwrap();
+            let mut out = vec![f64::NAN; want_out.len()];
+            // Offset 60: the layer's bits straddle two words.
+            let mut pattern = vec![0u64; 2];
+            l.compete(&z, &mut out, &mut pattern, 60);
+            assert_eq!(out, want_out.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), "{c}");
+            let bits: Vec<bool> = (0..12).map(|i| pattern[(60 + i) / 64] >> ((60 + i) % 64) & 1 == 1).collect();
+            assert_eq!(bits, want_winners, "{c}");
+            assert_eq!(pattern[0] & ((1u64 << 60) - 1), 0, "{c}: bits below the offset are untouched");
+        }
     }
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::net::PwlNet;
 use super::slice::Slice2d;
-use crate::competition::{Competition, argmax_first};
+use crate::competition::Competition;
 use crate::error::{Error, Result};
 use crate::tensor::{Matrix, Op, matmul};
 
@@ -76,7 +76,8 @@ impl PatternSampler {
             let mut z = Matrix::zeros(rows, w.rows);
             matmul(&mut z, &h, Op::N, w, Op::T, false)?;
             let pre = w.rows;
-            let units = pre / comp.pieces();
+            let rules = comp.pwl().unwrap_or_else(|| unreachable!("PwlNet refuses {comp} layers when it is built"));
+            let units = pre / rules.pieces();
             let mut out = Matrix::zeros(rows, units);
             for (r, pr) in pattern.iter_mut().enumerate() {
                 let zr = &mut z.data[r * pre..(r + 1) * pre];
@@ -84,40 +85,12 @@ impl PatternSampler {
                     *v += bb;
                 }
                 let or = &mut out.data[r * units..(r + 1) * units];
-                let mut set = |i: usize| pr[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
-                match *comp {
-                    Competition::Relu => {
-                        for (i, (&v, o)) in zr.iter().zip(or.iter_mut()).enumerate() {
-                            if v > 0.0 {
-                                *o = v;
-                                set(i);
-                            }
-                        }
+                // The competition's rules: outputs, and the pattern bits of the winners.
+                rules.forward_with(zr, or, |i, won| {
+                    if won {
+                        pr[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
                     }
-                    Competition::Abs => {
-                        for (i, (&v, o)) in zr.iter().zip(or.iter_mut()).enumerate() {
-                            *o = v.abs();
-                            if v >= 0.0 {
-                                set(i);
-                            }
-                        }
-                    }
-                    Competition::Lwta { block } => {
-                        for (g, (zb, ob)) in zr.chunks_exact(block).zip(or.chunks_exact_mut(block)).enumerate() {
-                            let wi = argmax_first(zb);
-                            ob[wi] = zb[wi];
-                            set(g * block + wi);
-                        }
-                    }
-                    Competition::Maxout { rank } => {
-                        for (g, (zb, o)) in zr.chunks_exact(rank).zip(or.iter_mut()).enumerate() {
-                            let wi = argmax_first(zb);
-                            *o = zb[wi];
-                            set(g * rank + wi);
-                        }
-                    }
-                    Competition::KSparse { .. } => {}
-                }
+                });
             }
             offset += pre;
             h = out;
