@@ -77,14 +77,14 @@ impl Learner for OjaLearner {
         &mut self.model
     }
     fn step(&mut self, batch: &Batch<'_>, _rng: &mut ChaCha8Rng) -> Result<StepOutput> {
-        let (n, d) = (batch.x.rows, batch.x.cols);
+        let n = batch.x.rows;
         self.grad.w.fill(0.0);
         let mut loss = 0.0;
         for r in 0..n {
             let x = batch.x.row(r);
             let y: f32 = self.model.w.iter().zip(x).map(|(a, b)| a * b).sum();
-            for j in 0..d {
-                self.grad.w[j] -= y * (x[j] - y * self.model.w[j]) / n as f32;
+            for ((g, &xj), &wj) in self.grad.w.iter_mut().zip(x).zip(&self.model.w) {
+                *g -= y * (xj - y * wj) / n as f32;
             }
             loss += project_error(&self.model.w, x);
         }

@@ -8,7 +8,7 @@ use crate::competition::Competition;
 use crate::error::{Error, Result};
 use crate::train::config::{Competitions, Experiment};
 use crate::train::optim::OptimizerKind;
-use crate::train::{RunOptions, TrainOutcome, train_mlp};
+use crate::train::{RunOptions, TrainOutcome};
 
 /// Flags of `compete train`; each overrides the same field of `--config`.
 #[derive(Debug, Args)]
@@ -199,10 +199,10 @@ fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOp
     Ok(())
 }
 
-/// Loads the experiment's data and trains it into `out`.
+/// Loads the experiment's data and trains its model (whatever its `[model] type`) into `out`.
 pub fn train_experiment(exp: &Experiment, out: &std::path::Path, opts: &RunOptions) -> Result<TrainOutcome> {
     let (train, val, test) = crate::data::load_split(&exp.data.source, exp.data.validation, exp.data.l2_normalize)?;
-    train_mlp(exp, &train, &val, Some(&test), out, opts)
+    crate::train::train_experiment(exp, &train, &val, Some(&test), out, opts)
 }
 
 /// Prints the summary of a run on standard output.
@@ -210,12 +210,10 @@ pub fn print_outcome(o: &TrainOutcome) {
     println!("run          {}", o.name);
     println!("network      {}", o.architecture);
     println!("epochs       {} (best: {}; {})", o.epochs, o.best_epoch, o.stop_reason);
-    println!(
-        "validation   {} errors / {} ({:.2}%)",
-        o.val_errors.unwrap_or(0),
-        o.val_size,
-        100.0 * o.val_errors.unwrap_or(0) as f64 / o.val_size.max(1) as f64
-    );
+    match o.val_errors {
+        Some(e) => println!("validation   {e} errors / {} ({:.2}%)", o.val_size, 100.0 * e as f64 / o.val_size.max(1) as f64),
+        None => println!("validation   {} {:.6} ({} examples)", o.score_name, o.best_score, o.val_size),
+    }
     if let Some(e) = o.test_errors {
         println!("test         {} errors / {} ({:.2}%)", e, o.test_size, 100.0 * e as f64 / o.test_size.max(1) as f64);
     }

@@ -37,20 +37,8 @@ pub const MLP_V1: &str = "compete-mlp-v1";
 
 /// The tensors of a set of parameters (or of anything named alike: gradients, optimizer moments),
 /// each name prefixed by `prefix`.
-pub fn named_tensors(p: &dyn ParamsView, prefix: &str) -> Vec<Named> {
-    p.view().into_iter().map(|(n, s, d)| (format!("{prefix}{n}"), s, d)).collect()
-}
-
-/// Object-safe access to named parameters as owned tensors (for writing files).
-pub trait ParamsView {
-    /// `(name, shape, values)` of every parameter.
-    fn view(&self) -> Vec<Named>;
-}
-
-impl<T: Parameters + ?Sized> ParamsView for T {
-    fn view(&self) -> Vec<Named> {
-        self.params().into_iter().map(|p| (p.name.into_owned(), p.shape, p.data.to_vec())).collect()
-    }
+pub fn named_tensors(p: &dyn Parameters, prefix: &str) -> Vec<Named> {
+    p.params().into_iter().map(|p| (format!("{prefix}{}", p.name), p.shape, p.data.to_vec())).collect()
 }
 
 /// Saves `model` with its kind and configuration; `extra` adds metadata (`epoch`, ...).
@@ -114,31 +102,16 @@ pub fn from_tensors<M: Model>(path: &Path, config: &str, tensors: &mut crate::io
 }
 
 /// Copies `{prefix}{name}` of `tensors` into every parameter of `target`, checking shapes.
-pub fn fill(path: &Path, target: &mut dyn ParamsMutView, tensors: &mut crate::io::TensorMap, prefix: &str) -> Result<()> {
-    target.fill_from(&mut |name, shape, dst| {
-        let key = format!("{prefix}{name}");
+pub fn fill(path: &Path, target: &mut dyn Parameters, tensors: &mut crate::io::TensorMap, prefix: &str) -> Result<()> {
+    for p in target.params_mut() {
+        let key = format!("{prefix}{}", p.name);
         let (s, v) = tensors.remove(&key).ok_or_else(|| Error::format(path, format!("tensor {key} is missing")))?;
-        if s != shape {
-            return Err(Error::format(path, format!("tensor {key} has shape {s:?}, expected {shape:?} for this architecture")));
+        if s != p.shape {
+            return Err(Error::format(path, format!("tensor {key} has shape {s:?}, expected {:?} for this architecture", p.shape)));
         }
-        dst.copy_from_slice(&v);
-        Ok(())
-    })
-}
-
-/// Object-safe writing of named parameters (for reading files).
-pub trait ParamsMutView {
-    /// Calls `f(name, shape, values)` for every parameter, stopping at the first error.
-    fn fill_from(&mut self, f: &mut dyn FnMut(&str, &[usize], &mut [f32]) -> Result<()>) -> Result<()>;
-}
-
-impl<T: Parameters + ?Sized> ParamsMutView for T {
-    fn fill_from(&mut self, f: &mut dyn FnMut(&str, &[usize], &mut [f32]) -> Result<()>) -> Result<()> {
-        for p in self.params_mut() {
-            f(&p.name, &p.shape, p.data)?;
-        }
-        Ok(())
+        p.data.copy_from_slice(&v);
     }
+    Ok(())
 }
 
 /// A model of any kind, as read from a checkpoint by [`load_any`]. Adding a model adds a variant

@@ -240,6 +240,17 @@ impl PwlNet {
     }
 
     fn from_sequential(path: &Path, tensors: &crate::io::TensorMap, competition: Competition) -> Result<Self> {
+        // A diverged export must not be counted as if it were a network.
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        for name in names {
+            if let Some(i) = tensors[name].1.iter().position(|v| !v.is_finite()) {
+                return Err(Error::format(
+                    path,
+                    format!("tensor {name} holds {} at index {i}: the weights are not finite", tensors[name].1[i]),
+                ));
+            }
+        }
         // Group the tensors by module index: `<prefix><index>.<weight|bias>`.
         let mut prefix: Option<String> = None;
         let mut modules: BTreeMap<usize, (Option<&Tensor>, Option<&Tensor>)> = BTreeMap::new();
@@ -410,6 +421,23 @@ mod tests {
         let weight = (0..inputs * outputs).map(|i| ((i * 37 % 11) as f64 - 5.0) / 4.0).collect();
         let bias = (0..outputs).map(|i| (i % 3) as f64 - 1.0).collect();
         PwlLayer { affine: Affine::new(inputs, outputs, weight, bias).unwrap(), competition }
+    }
+
+    #[test]
+    fn a_pytorch_file_with_a_nan_weight_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seq.safetensors");
+        let mut w0 = vec![0.5f32; 6];
+        w0[4] = f32::NAN;
+        let tensors = vec![
+            ("0.weight".to_string(), vec![3, 2], w0),
+            ("0.bias".to_string(), vec![3], vec![0.0; 3]),
+            ("2.weight".to_string(), vec![1, 3], vec![1.0; 3]),
+            ("2.bias".to_string(), vec![1], vec![0.0]),
+        ];
+        crate::io::save_tensors(&path, &tensors, Default::default()).unwrap();
+        let err = PwlNet::load(&path, Some(Competition::Relu)).unwrap_err().to_string();
+        assert!(err.contains("seq.safetensors") && err.contains("0.weight") && err.contains("index 4"), "{err}");
     }
 
     #[test]
