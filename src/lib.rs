@@ -30,6 +30,8 @@ pub mod competition;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod experiments;
+pub mod memory;
 pub mod models;
 pub mod params;
 pub mod report;
