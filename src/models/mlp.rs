@@ -424,7 +424,10 @@ impl Encoder for Mlp {
         // The workspace borrows the caller's buffers for the pass and hands them back, so repeated
         // calls allocate nothing.
         let mut ws = Workspace::default();
-        ws.hidden = out.drain(..).map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() }).collect();
+        ws.hidden = out
+            .drain(..)
+            .map(|o| HiddenCache { pre: o.pre, out: o.out, winners: o.winners, keep: Vec::new() })
+            .collect();
         let result = self.forward_hidden(x, &mut ws, upto);
         out.extend(ws.hidden.into_iter().map(|h| LayerOutput { pre: h.pre, out: h.out, winners: h.winners }));
         result
