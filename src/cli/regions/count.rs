@@ -143,7 +143,7 @@ pub fn run(args: CountArgs) -> Result<()> {
                 c.regions,
                 c.domain,
                 c.seconds,
-                c.regions as f64 / c.seconds.max(1e-9)
+                c.per_second()
             );
             println!("  regions after each hidden layer: {:?}", c.per_layer);
         }

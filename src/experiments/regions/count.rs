@@ -166,6 +166,13 @@ pub struct ExactCount {
     pub seconds: f64,
 }
 
+impl ExactCount {
+    /// Regions counted per second.
+    pub fn per_second(&self) -> f64 {
+        self.regions as f64 / self.seconds.max(1e-9)
+    }
+}
+
 /// What an exact count gave and wrote.
 #[derive(Clone, Debug)]
 pub struct ExactOutcome {
@@ -430,7 +437,7 @@ fn write_summary(spec: &CountSpec, count: &ExactCount, domain: &str, grid: Optio
         regions: count.regions,
         per_layer: &count.per_layer,
         seconds: count.seconds,
-        regions_per_second: count.regions as f64 / count.seconds.max(1e-9),
+        regions_per_second: count.per_second(),
         grid: grid.map(|g| &g.rows[..]),
         grid_99: grid.and_then(|g| g.reached.map(|r| r.0)),
         grid_99_seconds: grid.and_then(|g| g.reached.map(|r| r.1)),
