@@ -64,6 +64,23 @@ pub enum Error {
     /// Data that is unusable as given (empty, NaN, labels out of range, ...).
     #[error("{0}")]
     Data(String),
+    /// An allocation that would take more memory than is available, refused before allocating
+    /// (see [`crate::io::memory::check_alloc`]).
+    #[error(
+        "not enough memory for {what}: it needs {}, and {} is available ({from})",
+        crate::io::memory::format_bytes(*needed),
+        crate::io::memory::format_bytes(u128::from(*available))
+    )]
+    Memory {
+        /// What would be allocated, and the flags or file its size comes from.
+        what: String,
+        /// Bytes needed.
+        needed: u128,
+        /// Bytes available.
+        available: u64,
+        /// Where the available memory was read (`MemAvailable in /proc/meminfo`, ...).
+        from: String,
+    },
 }
 
 /// Shorthand for results of this crate.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 mod common;
-use common::{compete, text};
+use common::{compete, compete_within, text};
 
 const DATA: &str = "synthetic:blobs,n=600,n_test=200,dim=8,classes=3,spread=0.3,seed=3";
 
@@ -132,4 +132,88 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
             assert!(out.contains(n), "{args:?}: {n:?} not in {out}");
         }
     }
+}
+
+/// Sizes from flags that no machine's memory holds are refused with the bytes needed and the bytes
+/// available, before anything is allocated (they used to abort: "memory allocation of N bytes
+/// failed").
+#[test]
+fn huge_sizes_are_refused_with_the_memory_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (vec!["bench-hamming", "--bits", "10000000000"], "--bits 10000000000"),
+        (vec!["bench-hamming", "--database", "100000000000"], "--database 100000000000"),
+        (vec!["bench-hamming", "--queries", "18446744073709551615", "--bits", "64"], "--queries 18446744073709551615"),
+        (vec!["regions", "construct", "--n0", "2", "--widths", "1000000,1000000", "-o", "c"], "--widths 1000000,1000000"),
+        (vec!["regions", "construct", "--n0", "1", "--widths", "18446744073709551615", "-o", "c"], "--widths 18446744073709551615"),
+    ] {
+        let o = compete_within(&args, dir.path(), 60).unwrap_or_else(|| panic!("{args:?} still ran after 60 s"));
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(t.contains("not enough memory") && t.contains(flag) && t.contains("bytes") && t.contains("available"), "{args:?}: {t}");
+    }
+    assert!(!dir.path().join("c").exists(), "nothing is written before the check");
+}
+
+/// An output folder that is an existing file (or lies below one) is an error naming the flag, the
+/// path and that a folder was expected, given before any work (it used to be "File exists", after
+/// the work for some commands).
+#[test]
+fn an_existing_file_as_output_folder_names_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("afile"), b"x").unwrap();
+    // A tiny network on 8 features for the commands that read one.
+    let o = compete(&["--threads", "1", "train", "--data", DATA, "--hidden", "6", "--epochs", "1", "--quiet", "--out", "run"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = "run/checkpoints/best.safetensors";
+    std::fs::write(dir.path().join("exp.toml"), format!("kind = \"train\"\n[data]\nsource = \"{DATA}\"\n[train]\nepochs = 1\n")).unwrap();
+    std::fs::write(dir.path().join("sin.toml"), "kind = \"sinusoid\"\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["train", "--data", DATA, "--epochs", "1", "--out", "afile"], "--out", "afile"),
+        (vec!["train", "--resume", "--out", "afile"], "--out", "afile"),
+        (vec!["run", "exp.toml", "--out", "afile"], "--out", "afile"),
+        (vec!["run", "sin.toml", "--out", "afile"], "--out", "afile"),
+        (vec!["run", "sin.toml", "--out", "afile/below"], "--out", "afile/below"),
+        (vec!["map", ck, "--data", DATA, "--perplexity", "5", "--out", "afile"], "--out", "afile"),
+        (vec!["map", ck, "--data", DATA, "--perplexity", "5", "--out", "afile/below"], "--out", "afile/below"),
+        (vec!["retrieve", ck, "--data", DATA, "--k", "5", "--out", "afile"], "--out", "afile"),
+        (vec!["demo", "--data", DATA, "--hidden", "4", "--epochs", "1", "--out", "afile"], "--out", "afile"),
+        (vec!["regions", "count", ck, "--patterns", "random:10", "-o", "afile"], "-o/--out", "afile"),
+        (vec!["regions", "construct", "--n0", "2", "--widths", "5,3", "-o", "afile"], "-o/--out", "afile"),
+        (
+            vec!["bench-hamming", "--database", "10", "--queries", "2", "--bits", "64", "--k", "1", "--codes-dir", "afile"],
+            "--codes-dir",
+            "afile",
+        ),
+        (
+            vec!["bench-hamming", "--database", "10", "--queries", "2", "--bits", "64", "--k", "1", "--write-distances", "afile/d"],
+            "--write-distances",
+            "afile/d",
+        ),
+    ];
+    for (args, flag, path) in cases {
+        let o = compete(&args, dir.path());
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(t.contains(&format!("invalid {flag} = {path}")) && t.contains("folder"), "{args:?}: {t}");
+        assert!(!t.contains("File exists") && !t.contains("t-SNE") && !t.contains("epoch"), "{args:?} worked before failing: {t}");
+    }
+    assert_eq!(std::fs::read(dir.path().join("afile")).unwrap(), b"x");
+}
+
+/// Extreme values of global and benchmark flags.
+#[test]
+fn extreme_thread_counts_and_tiny_test_splits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hundred thousand threads used to take minutes to start (or never to).
+    let args = ["--threads", "100000", "bench-hamming", "--database", "100", "--queries", "2", "--bits", "64", "--k", "1"];
+    let o = compete_within(&args, dir.path(), 60).expect("--threads 100000 answers within 60 s");
+    assert!(!o.status.success() && text(&o).contains("--threads = 100000") && text(&o).contains("1024"), "{}", text(&o));
+    // The demo counts regions between test images 0 and 1: a test split of one is refused first
+    // (it used to panic after training the first network).
+    let data = "synthetic:blobs,n=100,n_test=1,dim=4,classes=2";
+    let o = compete(&["demo", "--data", data, "--hidden", "4", "--epochs", "1", "--out", "d"], dir.path());
+    let t = text(&o);
+    assert!(!o.status.success() && !t.contains("panicked"), "{t}");
+    assert!(t.contains("--data") && t.contains("at least 2 examples") && !t.contains("epoch"), "{t}");
 }

@@ -65,3 +65,20 @@ fn maps_a_tiny_checkpoint_and_refuses_a_missing_layer() {
     let o = compete(&["map", "tiny.safetensors", "--data", "sample", "--points", "60", "--out", "bad"], dir.path());
     assert!(!o.status.success() && text(&o).contains("perplexity = 30"), "{}", text(&o));
 }
+
+/// The output folder is checked before the t-SNE runs: a file, or a path below a file, names
+/// `--out` and says a folder was expected (it used to be "File exists" after the whole map).
+#[test]
+fn the_out_folder_is_checked_before_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = Mlp::new(MlpConfig::new(784, &[(8, Competition::Relu)], 10).unwrap(), 1).unwrap();
+    save_mlp(&dir.path().join("tiny.safetensors"), &mlp, &[]).unwrap();
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    for (out, want) in [("file", "expected a folder, but this path is an existing file"), ("file/sub", "a folder that can be created")] {
+        let o = compete(&["map", "tiny.safetensors", "--points", "100", "--perplexity", "5", "--out", out], dir.path());
+        let t = text(&o);
+        assert!(!o.status.success(), "{t}");
+        assert!(t.contains(&format!("invalid --out = {out}")) && t.contains(want), "{out}: {t}");
+        assert!(!t.contains("t-SNE"), "the map was computed first: {t}");
+    }
+}

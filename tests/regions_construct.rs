@@ -80,3 +80,36 @@ fn bad_construction_parameters() {
     let o = compete(&["regions", "construct", "--kind", "maxout", "--n0", "2", "--layers", "2", "-o", "x"], tmp.path());
     assert!(text(&o).contains("--rank"), "{}", text(&o));
 }
+
+/// `--max-regions` guards `construct` as it guards `count`: a construction whose formula promises
+/// more regions is refused at once, before anything is built or written (the 26-million-region
+/// maxout network used to be counted for minutes).
+#[test]
+fn max_regions_is_checked_before_building() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["regions", "construct", "--kind", "maxout", "--n0", "2", "--layers", "10", "--rank", "10", "-o", "big"];
+    let o = common::compete_within(&args, tmp.path(), 60).expect("refused within 60 s");
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("invalid --max-regions = 5000000") && t.contains("26214400"), "{t}");
+    assert!(!tmp.path().join("big").exists(), "nothing built or written");
+    // 2^(2 * 2) * 3^2 = 144 regions: refused below, counted at the limit.
+    let small = ["regions", "construct", "--kind", "maxout", "--n0", "2", "--layers", "3", "--rank", "3", "--resolution", "100"];
+    let o = compete(&[&small[..], &["--max-regions", "143", "-o", "s"]].concat(), tmp.path());
+    assert!(!o.status.success() && text(&o).contains("--max-regions = 143") && text(&o).contains("144"), "{}", text(&o));
+    let o = compete(&[&small[..], &["--max-regions", "144", "-o", "s"]].concat(), tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json(&tmp.path().join("s/construct.json"))["exact"], 144);
+    // Huge and zero values name their flag.
+    for (extra, want) in [
+        (vec!["--layers", "18446744073709551615", "--rank", "2"], "--layers = 18446744073709551615"),
+        (vec!["--layers", "2", "--rank", "18446744073709551615"], "--rank = 18446744073709551615"),
+        (vec!["--layers", "2", "--rank", "2", "--max-regions", "0"], "--max-regions = 0"),
+        (vec!["--layers", "2", "--rank", "2", "--resolution", "0"], "--resolution = 0"),
+    ] {
+        let args = [&["regions", "construct", "--kind", "maxout", "--n0", "2", "-o", "x"][..], &extra[..]].concat();
+        let o = compete(&args, tmp.path());
+        assert!(!o.status.success() && text(&o).contains(want), "{extra:?}: {}", text(&o));
+    }
+    assert!(!tmp.path().join("x").exists());
+}

@@ -202,3 +202,57 @@ fn bad_input_gets_clear_errors() {
     let t = err(&["regions", "count", fs, "--competition", "relu", "-o", os]);
     assert!(t.contains("--through") && t.contains("--box"), "{t}");
 }
+
+/// Extreme flag values (tiny, huge, infinite) get an error naming the flag before any work: no
+/// panic, nothing counted, no output folder.
+#[test]
+fn extreme_flag_values_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("net.safetensors");
+    torch_file(&f, &[]);
+    let fs = f.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["regions", "count", fs, "--competition", "relu", "-o", "out"];
+        all.extend_from_slice(args);
+        let o = compete(&all, tmp.path());
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(!t.contains("panicked"), "{args:?} panicked: {t}");
+        assert!(!t.contains("regions after each hidden layer"), "{args:?} counted before failing: {t}");
+        t
+    };
+    // Ranges rand's uniform sampling panics on: empty in f32, overflowing f32, infinite.
+    for range in ["--range=0,1e-50", "--range=-3e38,3e38", "--range=-inf,inf", "--range=0,nan", "--range=1,1", "--range=0,1e39"] {
+        let t = run(&["--patterns", "random:100", range]);
+        assert!(t.contains("invalid --range") && t.contains("LO < HI"), "{range}: {t}");
+    }
+    for (args, want) in [
+        (vec!["--box", "0,1,0,1", "--resolution", "0"], "--resolution = 0"),
+        (vec!["--box", "0,1,0,1", "--resolution", "4294967295"], "--resolution = 4294967295"),
+        (vec!["--box", "0,1,0,1", "--grid-compare", "--grid-max", "0"], "--grid-max = 0"),
+        (vec!["--box", "0,1,0,1", "--grid-compare", "--grid-max", "18446744073709551615"], "--grid-max = 18446744073709551615"),
+        (vec!["--points", "0,0;1,0;0,1", "--through", "0,1,2", "--margin", "inf"], "--margin = inf"),
+        (vec!["--points", "0,0;1,0", "--segment", "0"], "--segment = [0]"),
+        (vec!["--box", "0,1,0"], "--box = 3 values"),
+        (vec!["--box", "0,1,0,1", "--tolerance", "0"], "tolerance = 0"),
+    ] {
+        let t = run(&args);
+        assert!(t.contains(want), "{args:?}: {want:?} not in {t}");
+    }
+    assert!(!tmp.path().join("out").exists(), "no output folder before the flags are checked");
+    // A box whose area overflows f64 used to be counted as one region.
+    let t = run(&["--box=-1e200,1e200,-1e200,1e200"]);
+    assert!(t.contains("finite in f64"), "{t}");
+    // The distinct patterns of --patterns stop at --max-regions, however many points are asked for.
+    let t = run(&["--patterns", "random:18446744073709551615", "--range=-5,5", "--max-regions", "3"]);
+    assert!(t.contains("--max-regions = 3") && t.contains("distinct activation patterns"), "{t}");
+    // An output folder that is a file.
+    std::fs::write(tmp.path().join("file"), b"x").unwrap();
+    let o = compete(&["regions", "count", fs, "--competition", "relu", "--box", "0,1,0,1", "-o", "file"], tmp.path());
+    assert!(text(&o).contains("invalid -o/--out = file: expected a folder"), "{}", text(&o));
+    // Tiny but valid: a range of subnormal width still samples.
+    let o =
+        compete(&["regions", "count", fs, "--competition", "relu", "--patterns", "random:50", "--range=0,1e-40", "-o", "tiny"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(summary(&tmp.path().join("tiny"))["inputs"], 50);
+}

@@ -186,3 +186,42 @@ fn maps_of_a_pytorch_maxout_file() {
         assert_eq!(f["reached"], true, "{f}");
     }
 }
+
+/// `--k`, `--identify` and the output folder are checked before any map is computed: a k beyond
+/// the examples, pictures that cannot be drawn, a file as output folder.
+#[test]
+fn maps_flags_are_checked_before_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let tensors = vec![
+        ("0.weight".to_string(), vec![12, 784], (0..12 * 784).map(|i| ((i * 37 % 101) as f32 - 50.0) / 500.0).collect::<Vec<f32>>()),
+        ("0.bias".to_string(), vec![12], vec![0.01; 12]),
+        ("2.weight".to_string(), vec![10, 6], (0..60).map(|i| (i % 7) as f32 / 10.0 - 0.3).collect()),
+        ("2.bias".to_string(), vec![10], vec![0.0; 10]),
+    ];
+    compete::train::checkpoint::save_tensors(&dir.path().join("t.safetensors"), &tensors, HashMap::new()).unwrap();
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    let base = ["regions", "maps", "t.safetensors", "--competition", "maxout:2", "--layer", "0", "--unit", "1"];
+    for (args, want) in [
+        (vec!["--k", "100000", "-o", "bad"], vec!["--k = 100000", "--examples = 10000"]),
+        (vec!["--k", "600", "--examples", "500", "-o", "bad"], vec!["--k = 600", "--examples = 500"]),
+        // 143 tiles of 28x28 at zoom 4 fit in the 16384-pixel picture, 144 do not.
+        (vec!["--k", "144", "--examples", "500", "-o", "bad"], vec!["--k = 144", "at most 143", "centres.png"]),
+        (
+            vec!["--identify", "18446744073709551615", "--examples", "500", "-o", "bad"],
+            vec!["--identify = 18446744073709551615", "at most 143"],
+        ),
+        (vec!["--zoom", "0", "-o", "bad"], vec!["--zoom = 0"]),
+        (vec!["--target", "inf", "-o", "bad"], vec!["--target = inf"]),
+        (vec!["--examples", "500", "-o", "file"], vec!["invalid -o/--out = file", "a folder"]),
+    ] {
+        let o = compete(&[&base[..], &args[..]].concat(), dir.path());
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} succeeded: {t}");
+        assert!(want.iter().all(|w| t.contains(w)), "{args:?}: {want:?} not in {t}");
+        assert!(!t.contains("positive on"), "{args:?} worked before failing: {t}");
+    }
+    assert!(!dir.path().join("bad").exists(), "nothing written before the flags are checked");
+    // At the limit it works.
+    let o = compete(&[&base[..], &["--k", "143", "--examples", "500", "--identify", "0", "-o", "ok"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+}

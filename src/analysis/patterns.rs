@@ -37,7 +37,7 @@ pub fn activation_patterns(enc: &dyn Encoder, x: &[f32], chunk: usize) -> Result
     let bits: usize = widths.iter().sum();
     let words = bits.div_ceil(64).max(1);
     let n = x.len() / dim;
-    crate::io::check_alloc("activation patterns", (n as u128).checked_mul(words as u128 * 8 + 24))?;
+    crate::io::check_alloc("activation patterns", (n as u128).saturating_mul(words as u128 * 8 + 24))?;
     let mut patterns = Vec::with_capacity(n);
     let mut out = Vec::new();
     let mut batch = Matrix::zeros(0, dim);

@@ -24,7 +24,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
-use crate::retrieval::{BinaryCodes, hamming_knn};
+use crate::retrieval::{BinaryCodes, hamming_knn, search_bytes};
 
 /// Flags of `compete bench-hamming`.
 #[derive(Debug, Args)]
@@ -79,8 +79,19 @@ pub fn run(args: BenchHammingArgs) -> Result<()> {
     if let Some(&k) = args.k.iter().find(|&&k| k == 0 || k > args.database) {
         return Err(Error::param("--k", k, format!("between 1 and --database, {}", args.database)));
     }
-    for dir in [&args.codes_dir, &args.write_distances].into_iter().flatten() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // The codes of the longest --bits and their search with the largest --k, before any is made.
+    let (bits, k) = (args.bits.iter().copied().max().unwrap_or(1), args.k.iter().copied().max().unwrap_or(1));
+    crate::io::memory::check_alloc(
+        &format!("--database {} and --queries {} codes of --bits {bits} searched for --k {k}", args.database, args.queries),
+        search_bytes(args.database, args.queries, bits, k),
+    )?;
+    if args.database > u32::MAX as usize {
+        return Err(Error::param("--database", args.database, format!("at most {} codes (database indices are 32-bit)", u32::MAX)));
+    }
+    for (flag, dir) in [("--codes-dir", &args.codes_dir), ("--write-distances", &args.write_distances)] {
+        if let Some(dir) = dir {
+            crate::report::io::create_out_dir(flag, dir)?;
+        }
     }
     let threads = rayon::current_num_threads();
     if !args.json {

@@ -75,7 +75,18 @@ pub fn demo_experiments(args: &DemoArgs) -> Vec<Experiment> {
 /// `compete demo`.
 pub fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
+    crate::report::io::create_out_dir("--out", &args.out)?;
     let (train, val, test) = crate::data::load_split(&args.data, None, false)?;
+    if test.len() < 2 {
+        return Err(crate::Error::param(
+            "--data",
+            &args.data,
+            format!(
+                "a test split of at least 2 examples (it has {}; the regions line counts along the segment between test images 0 and 1)",
+                test.len()
+            ),
+        ));
+    }
     if !args.quiet {
         crate::report::progress::log_line(&format!(
             "demo: {} training, {} validation, {} test examples from {}; three {}-layer networks, {} epochs each",
@@ -131,15 +142,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         retrieval.push(r);
         // Paper E: the exact number of linear regions along the segment between the first two test
         // images, for the trained network and an untrained one of the same architecture.
-        let seg = crate::analysis::regions::Segment::new(
-            test.row(0).iter().map(|&v| f64::from(v)).collect(),
-            test.row(1).iter().map(|&v| f64::from(v)).collect(),
-        )?;
-        let opts = crate::analysis::regions::CountOptions::default();
-        let trained_regions = crate::analysis::regions::count_1d(&crate::analysis::regions::PwlNet::from_mlp(&best)?, &seg, &opts)?.len();
-        let fresh = crate::models::mlp::Mlp::new(best.config.clone(), exp.train.seed)?;
-        let untrained_regions =
-            crate::analysis::regions::count_1d(&crate::analysis::regions::PwlNet::from_mlp(&fresh)?, &seg, &opts)?.len();
+        let (trained_regions, untrained_regions) =
+            crate::experiments::regions::trained_and_untrained_on_segment(&best, exp.train.seed, test.row(0), test.row(1))?;
         segments.push((trained_regions, untrained_regions));
         // Paper A Figure 3: t-SNE maps of the ReLU network's last-layer submasks, trained and not.
         if exp.name == "relu" {

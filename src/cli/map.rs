@@ -91,6 +91,7 @@ pub fn run(args: MapArgs) -> Result<()> {
         untrained: args.untrained,
         progress: ProgressMode::Auto,
     };
+    crate::report::io::create_out_dir("--out", &args.out)?;
     let map = submask_map(&mlp, data, &options)?;
     let data_name = format!("{} {split} split", args.data);
     let written = write_map(&args.out, &map, &data_name, None)?;

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Parser)]
 #[command(name = "compete", version, about, long_about = None)]
 pub struct Cli {
-    /// Worker threads (default: all cores). The same seed and thread count give the same result.
+    /// Worker threads (default: all cores; at most 1024). The same seed and thread count give the same result.
     #[arg(long, global = true)]
     pub threads: Option<usize>,
     /// The subcommand.
@@ -56,11 +56,14 @@ pub enum Command {
     BenchHamming(bench_hamming::BenchHammingArgs),
 }
 
+/// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
+pub const MAX_THREADS: usize = 1024;
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.threads {
-        if n == 0 {
-            return Err(Error::param("--threads", 0, "at least 1"));
+        if n == 0 || n > MAX_THREADS {
+            return Err(Error::param("--threads", n, format!("between 1 and {MAX_THREADS}")));
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -79,5 +82,60 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Map(a) => map::run(a),
         Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every (sub)command below `cmd`, with its path (`compete regions count`).
+    fn all_commands(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            all_commands(sub, format!("{path} {}", sub.get_name()), out);
+        }
+        out.push((path, cmd.clone()));
+    }
+
+    /// The definitions of every subcommand are consistent: argument ids named by `conflicts_with`
+    /// exist, and no two arguments of a command share an id, a long or a short flag.
+    ///
+    /// clap checks its definitions (`Command::debug_assert`) only in builds with debug assertions,
+    /// and otherwise silently ignores a `conflicts_with` naming an unknown id; the tests run in
+    /// release builds, so the conflicts and names are checked here by hand as well.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut commands = Vec::new();
+        all_commands(&cmd, "compete".into(), &mut commands);
+        let mut problems = Vec::new();
+        for (path, cmd) in &commands {
+            let mut names = std::collections::HashSet::new();
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str().to_string();
+                if !names.insert(format!("id {id}")) {
+                    problems.push(format!("{path}: two arguments with id {id}"));
+                }
+                if let Some(long) = arg.get_long()
+                    && !names.insert(format!("--{long}"))
+                {
+                    problems.push(format!("{path}: two arguments --{long}"));
+                }
+                if let Some(short) = arg.get_short()
+                    && !names.insert(format!("-{short}"))
+                {
+                    problems.push(format!("{path}: two arguments -{short}"));
+                }
+                // Panics (clap's own message) for an id that is neither an argument nor a group.
+                let known = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cmd.get_arg_conflicts_with(arg).len()));
+                if known.is_err() {
+                    problems.push(format!("{path}: {id} conflicts with an argument id the command does not have"));
+                }
+            }
+        }
+        assert!(commands.len() > 10, "{} commands", commands.len());
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

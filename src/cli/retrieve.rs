@@ -57,6 +57,7 @@ pub fn run(args: RetrieveArgs) -> Result<()> {
     if let Some(&k) = args.k.iter().find(|&&k| k == 0 || k > database.len()) {
         return Err(Error::param("--k", k, format!("between 1 and the database size, {}", database.len())));
     }
+    crate::report::io::create_out_dir("--out", &args.out)?;
     let options = RetrievalOptions {
         layer: Some(layer),
         ks: args.k.clone(),

@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::report::io::create_out_dir;
 use crate::train::config::{Competitions, Experiment};
 use crate::train::optim::OptimizerKind;
 use crate::train::{RunOptions, TrainOutcome};
@@ -114,6 +115,12 @@ pub struct RunArgs {
 impl TrainArgs {
     /// The experiment: the file (or defaults), then every flag given.
     pub fn experiment(&self) -> Result<Experiment> {
+        if let Some(out) = &self.out
+            && out.exists()
+            && !out.is_dir()
+        {
+            return Err(Error::param("--out", out.display(), "a run folder, but this path is an existing file"));
+        }
         let from_run = self.resume && self.config.is_none();
         let mut exp = match (&self.config, &self.out) {
             (Some(path), _) => Experiment::load(path)?,
@@ -183,7 +190,16 @@ pub fn run_file(args: RunArgs) -> Result<()> {
             if let Some(d) = &args.data {
                 return Err(Error::param("--data", d, "no --data for kind = \"sinusoid\" (its [data] section generates the set)"));
             }
-            crate::experiments::sinusoid::run_file(&text, &args.file, args.out.as_deref(), &opts).map(|_| ())
+            // The run folder is checked (and created) before the experiment trains anything.
+            let out = match &args.out {
+                Some(out) => out.clone(),
+                None => {
+                    let exp = crate::experiments::sinusoid::SinusoidExperiment::from_toml(&text, &args.file)?;
+                    PathBuf::from("runs").join(exp.name)
+                }
+            };
+            create_out_dir(out_flag(args.out.is_some()), &out)?;
+            crate::experiments::sinusoid::run_file(&text, &args.file, Some(&out), &opts).map(|_| ())
         }
         other => Err(Error::format(
             &args.file,
@@ -192,9 +208,16 @@ pub fn run_file(args: RunArgs) -> Result<()> {
     }
 }
 
+/// How an error names the run folder: the flag, or the default it comes from.
+fn out_flag(given: bool) -> &'static str {
+    if given { "--out" } else { "the run folder (default runs/<name>, --out)" }
+}
+
 /// Trains `exp` into `out` (default `runs/<name>`) and prints the summary.
 fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOptions) -> Result<()> {
+    let flag = out_flag(out.is_some());
     let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), std::path::Path::to_path_buf);
+    create_out_dir(flag, &out)?;
     print_outcome(&train_experiment(exp, &out, opts)?);
     Ok(())
 }

@@ -1,14 +1,21 @@
 //! Pipelines that run a paper's table or figure end to end: above the algorithms (models,
-//! analysis, eval, retrieval) and the figures (report), below `cli/`, which parses flags, calls one
-//! of these and prints.
+//! analysis, eval, retrieval) and the figures (report), below `cli/`.
+//!
+//! A pipeline takes a plain description of a run (what the command line's flags say, already
+//! parsed), checks all of it before any work, loads what it needs, calls the algorithms, writes its
+//! files and returns what it found, for the caller to print. The commands in [`crate::cli`] only
+//! parse flags, call one pipeline and print its outcome.
 //!
 //! - [`knn`]: kNN on a hidden layer's submasks, activations or pre-activations beside the softmax
 //!   (paper A, Tables 1 and 2);
 //! - [`retrieval`]: submasks as hash codes against LSH (paper A, section 4.2);
 //! - [`map`]: t-SNE maps of submasks, trained against untrained (paper A, Figure 3);
+//! - [`regions`]: paper E's linear regions: `compete regions count`, `construct` and `maps`, and
+//!   the segment counts of `compete demo`;
 //! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1).
 
 pub mod knn;
 pub mod map;
+pub mod regions;
 pub mod retrieval;
 pub mod sinusoid;

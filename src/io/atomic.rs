@@ -72,6 +72,30 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Creates the output folder `dir` given by the flag `flag` (with its parents), before any work is
+/// done. An existing folder is fine; a path that is an existing file, or that cannot be created, is
+/// an [`Error::Param`] naming the flag, the path and that a folder was expected (instead of the
+/// operating system's bare "File exists").
+pub fn create_out_dir(flag: &str, dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        return Err(Error::param(
+            flag,
+            dir.display(),
+            "a folder, but this path is an existing file (choose another path or remove the file)",
+        ));
+    }
+    fs::create_dir_all(dir).map_err(|e| {
+        let why = match dir.ancestors().skip(1).find(|a| a.is_file()) {
+            Some(file) => format!("{} is a file", file.display()),
+            None => e.to_string(),
+        };
+        Error::param(flag, dir.display(), format!("a folder that can be created ({why})"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +154,24 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["loss"], 0.25);
         assert_eq!(entries(dir.path()), vec!["metrics.json".to_string()]);
+    }
+
+    #[test]
+    fn out_dir_errors_name_the_flag_the_path_and_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("a/b");
+        create_out_dir("--out", &made).unwrap();
+        assert!(made.is_dir());
+        create_out_dir("--out", &made).unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let e = create_out_dir("-o/--out", &file).unwrap_err().to_string();
+        assert!(
+            e.contains("-o/--out") && e.contains(&file.display().to_string()) && e.contains("a folder") && e.contains("existing file"),
+            "{e}"
+        );
+        let below = file.join("sub");
+        let e = create_out_dir("--out", &below).unwrap_err().to_string();
+        assert!(e.contains("--out") && e.contains("sub") && e.contains("a folder that can be created") && e.contains("is a file"), "{e}");
     }
 }

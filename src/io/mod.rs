@@ -9,6 +9,6 @@ pub mod atomic;
 pub mod memory;
 pub mod tensors;
 
-pub use atomic::{write_atomic, write_json};
+pub use atomic::{create_out_dir, write_atomic, write_json};
 pub use memory::check_alloc;
 pub use tensors::{Named, TensorMap, load_tensors, save_tensors};

@@ -459,7 +459,7 @@ impl Parameters for Mlp {
 /// Refuses an architecture whose parameters (with gradients and optimizer state, about four copies)
 /// would not fit in memory, before anything is allocated.
 fn check_memory(config: &MlpConfig) -> Result<()> {
-    let bytes = config.num_params().and_then(|n| n.checked_mul(4 * 4));
+    let bytes = config.num_params().and_then(|n| n.checked_mul(4 * 4)).unwrap_or(u128::MAX);
     crate::io::check_alloc(&format!("the parameters of {} (weights, gradients, optimizer state)", config.describe()), bytes)
 }
 

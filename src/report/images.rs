@@ -67,6 +67,26 @@ pub fn grey(values: &[f64], lo: f64, hi: f64) -> Vec<u8> {
         .collect()
 }
 
+/// Largest width and height of a grid image [`write_grid`] writes, in pixels.
+pub const MAX_GRID_SIDE: usize = 16384;
+
+/// The size in pixels (width, height) of a [`write_grid`] image of `tiles` tiles of `shape = (rows,
+/// cols)` pixels, `columns` per row, at `zoom`; `None` when it overflows `usize`.
+pub fn grid_pixels(shape: (usize, usize), tiles: usize, columns: usize, zoom: usize) -> Option<(usize, usize)> {
+    let grid_rows = tiles.div_ceil(columns.max(1)).max(1);
+    let side = |n: usize, pixels: usize| pixels.checked_mul(zoom)?.checked_add(GAP_WIDTH)?.checked_mul(n)?.checked_add(GAP_WIDTH);
+    Some((side(columns, shape.1)?, side(grid_rows, shape.0)?))
+}
+
+/// How many tiles of `pixels` pixels (at `zoom`) fit side by side in a [`write_grid`] image:
+/// the most `columns`, or grid rows, that stay within [`MAX_GRID_SIDE`].
+pub fn grid_capacity(pixels: usize, zoom: usize) -> usize {
+    match pixels.checked_mul(zoom).and_then(|p| p.checked_add(GAP_WIDTH)) {
+        Some(tile) => (MAX_GRID_SIDE - GAP_WIDTH) / tile,
+        None => 0,
+    }
+}
+
 /// Writes tiles (`shape = (rows, cols)` pixels each, RGB) as a PNG grid of `columns` tiles per row,
 /// row-major, each pixel `zoom x zoom`, tiles separated by [`GAP_WIDTH`]-pixel gaps. An empty tile leaves its
 /// cell grey. Errors name `path`: a tile of the wrong size, a zero `columns`, `zoom` or shape, an
@@ -82,12 +102,22 @@ pub fn write_grid(path: &Path, tiles: &[Vec<u8>], shape: (usize, usize), columns
     if let Some((i, t)) = tiles.iter().enumerate().find(|(_, t)| !t.is_empty() && t.len() != rows * cols * 3) {
         return Err(Error::format(path, format!("tile {i} has {} bytes, expected {rows}x{cols} RGB = {}", t.len(), rows * cols * 3)));
     }
-    let grid_rows = tiles.len().div_ceil(columns).max(1);
     let (tw, th) = (cols * zoom + GAP_WIDTH, rows * zoom + GAP_WIDTH);
-    let (width, height) = (columns * tw + GAP_WIDTH, grid_rows * th + GAP_WIDTH);
-    if width > 16384 || height > 16384 {
-        return Err(Error::format(path, format!("image grid of {width}x{height} pixels: expected at most 16384 on a side")));
-    }
+    let (width, height) = match grid_pixels(shape, tiles.len(), columns, zoom) {
+        Some((w, h)) if w <= MAX_GRID_SIDE && h <= MAX_GRID_SIDE => (w, h),
+        Some((w, h)) => {
+            return Err(Error::format(path, format!("image grid of {w}x{h} pixels: expected at most {MAX_GRID_SIDE} on a side")));
+        }
+        None => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "image grid of {} tiles of {rows}x{cols}, {columns} per row, zoom {zoom}: expected at most {MAX_GRID_SIDE} pixels on a side",
+                    tiles.len()
+                ),
+            ));
+        }
+    };
     let mut img: Vec<u8> = GAP.iter().copied().cycle().take(width * height * 3).collect();
     for (i, t) in tiles.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
         let (x0, y0) = ((i % columns) * tw + GAP_WIDTH, (i / columns) * th + GAP_WIDTH);
@@ -141,5 +171,15 @@ mod tests {
         assert_eq!(px(12, 9), &GAP, "no fourth tile");
         assert!(write_grid(&path, &[vec![1, 2]], (2, 3), 2, 2).is_err());
         assert!(write_grid(&path, &[], (2, 3), 0, 2).is_err());
+        assert_eq!(grid_pixels((2, 3), 3, 2, 2), Some((18, 14)));
+        // Sizes that overflow are refused, not wrapped round to a small image.
+        assert_eq!(grid_pixels((28, 28), 1, usize::MAX / 8, 4), None);
+        let e = write_grid(&path, &[vec![]], (28, 28), usize::MAX / 8, 4).unwrap_err().to_string();
+        assert!(e.contains("at most 16384"), "{e}");
+        // 28-pixel tiles at zoom 4 take 114 pixels: 143 of them fit in 16384.
+        assert_eq!(grid_capacity(28, 4), 143);
+        assert!(grid_pixels((28, 28), 143, 143, 4).unwrap().0 <= MAX_GRID_SIDE);
+        assert!(grid_pixels((28, 28), 144, 144, 4).unwrap().0 > MAX_GRID_SIDE);
+        assert_eq!(grid_capacity(usize::MAX, 2), 0);
     }
 }

@@ -1,3 +1,3 @@
-//! Kept for old import paths: atomic writes live in [`crate::io`].
+//! Kept for old import paths: atomic writes and output folders live in [`crate::io`].
 
-pub use crate::io::{write_atomic, write_json};
+pub use crate::io::{create_out_dir, write_atomic, write_json};

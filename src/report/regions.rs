@@ -23,9 +23,7 @@ const TITLE: u32 = 56;
 /// title, and small black discs at the `marks` (slice coordinates, e.g. the three inputs of a
 /// plane). Returns the PNG's bytes.
 pub fn partition_png(part: &Partition2d, slice: &Slice2d, size: u32, title: &str, marks: &[[f64; 2]]) -> Result<Vec<u8>> {
-    if !(16..=8192).contains(&size) {
-        return Err(Error::param("--resolution", size, "a picture size from 16 to 8192 pixels"));
-    }
+    check_picture_size("--resolution", size)?;
     let ([a0, a1], [b0, b1]) = slice.bounds();
     // A margin of 2% around the domain, so that marks on its corners show whole.
     let pad = 0.02 * (a1 - a0).max(b1 - b0);
@@ -150,6 +148,18 @@ pub fn partition_png(part: &Partition2d, slice: &Slice2d, size: u32, title: &str
         root.present().map_err(|e| Error::Data(format!("drawing the title: {e}")))?;
     }
     encode_png(&full, fw, fh).map_err(|e| Error::Data(format!("encoding the PNG: {e}")))
+}
+
+/// Smallest and largest picture size (pixels on the longer side) [`partition_png`] draws.
+pub const PICTURE_SIZES: std::ops::RangeInclusive<u32> = 16..=8192;
+
+/// Refuses a picture size outside [`PICTURE_SIZES`], naming `flag`: for checking a command's flag
+/// before the work whose result is drawn.
+pub fn check_picture_size(flag: &str, size: u32) -> Result<()> {
+    if !PICTURE_SIZES.contains(&size) {
+        return Err(Error::param(flag, size, format!("a picture size from {} to {} pixels", PICTURE_SIZES.start(), PICTURE_SIZES.end())));
+    }
+    Ok(())
 }
 
 /// [`partition_png`] written to `path` (atomically).

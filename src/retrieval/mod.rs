@@ -15,4 +15,4 @@ pub mod search;
 pub use baseline::Lsh;
 pub use codes::BinaryCodes;
 pub use metrics::{MapAtK, PrCurve, PrPoint, map_from_neighbors, mean_average_precision, precision_recall};
-pub use search::{Neighbors, hamming_knn, hamming_knn_brute};
+pub use search::{Neighbors, hamming_knn, hamming_knn_brute, search_bytes};

@@ -108,6 +108,23 @@ pub(crate) fn check_args(database: &BinaryCodes, queries: &BinaryCodes, k: usize
     Ok(())
 }
 
+/// Bytes [`hamming_knn`] needs for `queries` queries of top-`k` among `database` codes of `bits`
+/// bits, the codes themselves included (about: codes, neighbours, and the per-query state of every
+/// piece of work), saturating; for [`crate::io::memory::check_alloc`] before the codes are made.
+pub fn search_bytes(database: usize, queries: usize, bits: usize, k: usize) -> u128 {
+    use crate::io::memory::bytes;
+    let words = bits.div_ceil(64);
+    let codes = bytes(&[database.saturating_add(queries), words], 8);
+    // Indices and distances, and the candidates of every piece before they are merged.
+    let neighbours = bytes(&[queries, k], 8).saturating_mul(3);
+    // The state of a chunk of queries (as `Plan::choose` sizes it) in every database range.
+    let per_query = bytes(&[bits.saturating_add(1)], 5).saturating_add(bytes(&[k.saturating_add(24)], 16));
+    let chunk = (STATE_BUDGET as u128 / per_query.max(1)).clamp(1, 1024).min(queries as u128);
+    let ranges = (4 * rayon::current_num_threads()).min(database.div_ceil(BLOCK)).max(1) as u128;
+    let state = per_query.saturating_mul(chunk).saturating_mul(ranges);
+    codes.saturating_add(neighbours).saturating_add(state)
+}
+
 /// Exact top-`k` search of every query against the database (ties by database index).
 pub fn hamming_knn(database: &BinaryCodes, queries: &BinaryCodes, k: usize) -> Result<Neighbors> {
     check_args(database, queries, k)?;

@@ -78,8 +78,26 @@ fn check_n0(n0: usize) -> Result<()> {
     Ok(())
 }
 
-/// The Theorem 4 / eq. (7) rectifier network for `n0` inputs and hidden `widths` (each `>= n0`).
-pub fn rectifier(n0: usize, widths: &[usize], form: Form) -> Result<Construction> {
+/// A construction before it is built: its size, checked before allocating, and what the formula
+/// says it reaches on `[0, 1]^n0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Weights and biases of all layers, the 2-class output layer included.
+    pub parameters: u128,
+    /// Layers, the output layer included.
+    pub layers: usize,
+    /// The number of activation regions on the box `[0, 1]^n0`, by the formula.
+    pub expected: BigUint,
+    /// Which formula `expected` is.
+    pub formula: String,
+}
+
+/// Bytes of one `f32` weight or bias.
+const F32: u128 = 4;
+
+/// The plan of [`rectifier`]: checks `n0` and `widths` (each `>= n0`) and counts the parameters,
+/// without allocating them.
+pub fn rectifier_plan(n0: usize, widths: &[usize], form: Form) -> Result<Plan> {
     check_n0(n0)?;
     if widths.is_empty() {
         return Err(Error::param("--widths", "none", "at least one hidden width"));
@@ -87,6 +105,29 @@ pub fn rectifier(n0: usize, widths: &[usize], form: Form) -> Result<Construction
     if let Some((l, &w)) = widths.iter().enumerate().find(|&(_, &w)| w < n0) {
         return Err(Error::param("--widths", format!("{w} (layer {})", l + 1), format!("widths >= n0 = {n0} (Theorem 4)")));
     }
+    let mut parameters = 0u128;
+    let mut fan_in = n0;
+    for &n in widths.iter().chain([&2]) {
+        parameters = parameters.saturating_add((fan_in as u128 + 1).saturating_mul(n as u128));
+        fan_in = n;
+    }
+    let (expected, formula) = match form {
+        Form::Theorem4 => (bounds::theorem4(n0, widths), "Theorem 4"),
+        Form::Eq7 => (bounds::eq7(n0, widths), "eq. (7)"),
+    };
+    let expected = expected.ok_or_else(|| Error::param("--widths", format!("{widths:?}"), format!("widths >= n0 = {n0}")))?;
+    Ok(Plan { parameters, layers: widths.len() + 1, expected, formula: formula.into() })
+}
+
+/// The Theorem 4 / eq. (7) rectifier network for `n0` inputs and hidden `widths` (each `>= n0`).
+/// Its weights are checked against the memory available before they are allocated
+/// ([`crate::io::memory::check_alloc`]).
+pub fn rectifier(n0: usize, widths: &[usize], form: Form) -> Result<Construction> {
+    let plan = rectifier_plan(n0, widths, form)?;
+    crate::io::memory::check_alloc(
+        &format!("the {} weights and biases of the rectifier construction with n0 = {n0}, widths {widths:?}", plan.parameters),
+        plan.parameters.saturating_mul(F32),
+    )?;
     let last = widths.len() - 1;
     let mut layers = Vec::with_capacity(widths.len() + 1);
     // Which previous-layer units make up each effective coordinate, with their signs: y_i = sum s u.
@@ -144,12 +185,7 @@ pub fn rectifier(n0: usize, widths: &[usize], form: Form) -> Result<Construction
     layers.push(sum_output(fan_in));
     let hidden: Vec<(usize, Competition)> = widths.iter().map(|&w| (w, Competition::Relu)).collect();
     let mlp = Mlp::from_layers(MlpConfig::new(n0, &hidden, 2)?, layers)?;
-    let (expected, formula) = match form {
-        Form::Theorem4 => (bounds::theorem4(n0, widths), "Theorem 4"),
-        Form::Eq7 => (bounds::eq7(n0, widths), "eq. (7)"),
-    };
-    let expected = expected.ok_or_else(|| Error::param("--widths", format!("{widths:?}"), format!("widths >= n0 = {n0}")))?;
-    Ok(Construction { mlp, expected, formula: formula.into() })
+    Ok(Construction { mlp, expected: plan.expected, formula: plan.formula })
 }
 
 /// A 2-class output layer reading the sum of the last hidden layer (its weights play no part in the
@@ -160,15 +196,37 @@ fn sum_output(width: usize) -> Layer {
     Layer { weight: Matrix { rows: 2, cols: width, data: w }, bias: vec![-0.5, 0.5] }
 }
 
-/// A rank-`rank` maxout network of `layers` layers of width `n0` (see the module docs).
-pub fn maxout(n0: usize, layers: usize, rank: usize) -> Result<Construction> {
+/// The plan of [`maxout`]: checks `n0`, `layers` (at most [`bounds::MAX_UNITS`] units in all, as
+/// `compete regions bounds` takes, so that the formula stays a number of a few hundred thousand bits)
+/// and `rank`, and counts the parameters, without allocating them.
+pub fn maxout_plan(n0: usize, layers: usize, rank: usize) -> Result<Plan> {
     check_n0(n0)?;
     if layers == 0 {
         return Err(Error::param("--layers", 0, "at least 1"));
     }
+    if n0.checked_mul(layers).is_none_or(|u| u > bounds::MAX_UNITS) {
+        return Err(Error::param(
+            "--layers",
+            layers,
+            format!("at most {} layers of n0 = {n0} units ({} hidden units in all)", bounds::MAX_UNITS / n0, bounds::MAX_UNITS),
+        ));
+    }
     if !(2..=64).contains(&rank) {
         return Err(Error::param("--rank", rank, "a maxout rank from 2 to 64"));
     }
+    let per_layer = (n0 * rank * (n0 + 1)) as u128;
+    let parameters = per_layer * layers as u128 + 2 * (n0 as u128 + 1);
+    Ok(Plan { parameters, layers: layers + 1, expected: bounds::maxout_folding(n0, layers, rank), formula: "2^(n0 (L-1)) k^n0".into() })
+}
+
+/// A rank-`rank` maxout network of `layers` layers of width `n0` (see the module docs). Its
+/// weights are checked against the memory available before they are allocated.
+pub fn maxout(n0: usize, layers: usize, rank: usize) -> Result<Construction> {
+    let plan = maxout_plan(n0, layers, rank)?;
+    crate::io::memory::check_alloc(
+        &format!("the {} weights and biases of the maxout construction with n0 = {n0}, {layers} layers of rank {rank}", plan.parameters),
+        plan.parameters.saturating_mul(F32),
+    )?;
     let mut out = Vec::with_capacity(layers + 1);
     for l in 0..layers {
         let mut w = vec![0.0f32; n0 * rank * n0];
@@ -199,7 +257,7 @@ pub fn maxout(n0: usize, layers: usize, rank: usize) -> Result<Construction> {
     out.push(sum_output(n0));
     let hidden: Vec<(usize, Competition)> = (0..layers).map(|_| (n0, Competition::Maxout { rank })).collect();
     let mlp = Mlp::from_layers(MlpConfig::new(n0, &hidden, 2)?, out)?;
-    Ok(Construction { mlp, expected: bounds::maxout_folding(n0, layers, rank), formula: "2^(n0 (L-1)) k^n0".into() })
+    Ok(Construction { mlp, expected: plan.expected, formula: plan.formula })
 }
 
 #[cfg(test)]
@@ -307,5 +365,26 @@ mod tests {
         assert!(rectifier(2, &[], Form::Eq7).unwrap_err().to_string().contains("--widths"));
         assert!(maxout(2, 2, 1).unwrap_err().to_string().contains("--rank"));
         assert!(maxout(2, 0, 2).unwrap_err().to_string().contains("--layers"));
+        assert!(maxout(2, usize::MAX, 2).unwrap_err().to_string().contains("--layers"));
+        assert!(maxout(64, bounds::MAX_UNITS, 2).unwrap_err().to_string().contains("--layers"));
+    }
+
+    #[test]
+    fn plans_count_the_parameters_built_and_huge_ones_are_refused_before_allocating() {
+        for (n0, widths) in [(2usize, vec![5usize, 3]), (1, vec![3, 3, 4]), (3, vec![4])] {
+            let plan = rectifier_plan(n0, &widths, Form::Eq7).unwrap();
+            let c = rectifier(n0, &widths, Form::Eq7).unwrap();
+            assert_eq!(plan.parameters, c.mlp.num_params() as u128, "{n0} {widths:?}");
+            assert_eq!((plan.expected, plan.layers), (c.expected, c.mlp.layers.len()));
+        }
+        let plan = maxout_plan(2, 3, 4).unwrap();
+        let c = maxout(2, 3, 4).unwrap();
+        assert_eq!((plan.parameters, plan.layers), (c.mlp.num_params() as u128, c.mlp.layers.len()));
+        // 4e12 weights (16 TB as f32): refused with the bytes needed, nothing allocated.
+        let e = rectifier(2, &[2_000_000, 2_000_000], Form::Eq7).unwrap_err();
+        assert!(matches!(e, Error::Memory { .. }), "{e}");
+        assert!(e.to_string().contains("2000000, 2000000") && e.to_string().contains("available"), "{e}");
+        let plan = rectifier_plan(2, &[usize::MAX, usize::MAX], Form::Eq7).unwrap();
+        assert_eq!(plan.parameters, u128::MAX, "saturates instead of overflowing");
     }
 }

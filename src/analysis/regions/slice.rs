@@ -75,7 +75,19 @@ impl Slice2d {
                 "two independent directions spanning a plane",
             ));
         }
-        Ok(Slice2d { origin, u, v, domain: vec![[a[0], b[0]], [a[1], b[0]], [a[1], b[1]], [a[0], b[1]]] })
+        // The geometry multiplies coordinates (areas, cross products): a box whose area or whose
+        // corners overflow f64 would be counted as nonsense (one region), so it is refused.
+        let corners = [[a[0], b[0]], [a[1], b[0]], [a[1], b[1]], [a[0], b[1]]];
+        let area = (a[1] - a[0]) * (b[1] - b[0]);
+        let inputs_finite = corners.iter().all(|p| origin.iter().zip(&u).zip(&v).all(|((o, x), y)| (o + p[0] * x + p[1] * y).is_finite()));
+        if !(area.is_finite() && inputs_finite) {
+            return Err(Error::param(
+                "box",
+                format!("[{}, {}] x [{}, {}]", a[0], a[1], b[0], b[1]),
+                "a box whose area and corners are finite in f64 (sides below about 1e154)",
+            ));
+        }
+        Ok(Slice2d { origin, u, v, domain: corners.to_vec() })
     }
 
     /// The box `[a0, a1] x [b0, b1]` along input coordinates `i` and `j` through `origin`.
@@ -161,4 +173,23 @@ fn sine(u: &[f64], v: &[f64]) -> f64 {
     }
     let cos2 = (uv * uv) / (uu * vv);
     (1.0 - cos2).max(0.0).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_that_overflow_f64_are_refused() {
+        assert!(Slice2d::axes(vec![0.0, 0.0], 0, 1, [-1e150, 1e150], [-1e150, 1e150]).is_ok());
+        for side in [1e155, 1e200, 1e308] {
+            let e = Slice2d::axes(vec![0.0, 0.0], 0, 1, [-side, side], [-side, side]).unwrap_err().to_string();
+            assert!(e.contains("box") && e.contains("finite in f64"), "{side}: {e}");
+        }
+        // Corners that overflow in input space, though the box itself is small in slice coordinates.
+        let e = Slice2d::rect(vec![1e308, 0.0], vec![1e308, 0.0], vec![0.0, 1.0], [0.0, 2.0], [0.0, 1.0]).unwrap_err().to_string();
+        assert!(e.contains("finite in f64"), "{e}");
+        let e = Slice2d::through(&[0.0, 0.0], &[1.0, 0.0], &[0.0, 1.0], 1e300).unwrap_err().to_string();
+        assert!(e.contains("finite in f64"), "{e}");
+    }
 }

@@ -1,19 +1,14 @@
 //! `compete regions construct`: the networks of paper E's proofs, saved as ordinary checkpoints and
-//! counted exactly on the box that holds all their cells.
+//! counted exactly on the box that holds all their cells (the pipeline is
+//! [`crate::experiments::regions::construct`]).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 
-use crate::analysis::regions::bounds;
-use crate::analysis::regions::construct::{Construction, Form, maxout, rectifier};
-use crate::analysis::regions::{CountOptions, PwlNet, Segment, Slice2d, count_1d, count_2d};
+use crate::analysis::regions::construct::Form;
 use crate::error::{Error, Result};
-use crate::report::io::write_json;
-use crate::report::regions::write_partition_png;
-use crate::train::checkpoint::{describe, save_mlp};
+use crate::experiments::regions::{Built, ConstructSpec, Construction, construct};
 
 /// Which proof's network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,93 +52,46 @@ pub struct ConstructArgs {
     /// Picture size of the counted box (n0 = 2).
     #[arg(long, default_value_t = 800)]
     pub resolution: u32,
+    /// Stop with an error, before building anything, when the formula promises more regions than
+    /// this on the counted box (n0 = 1 or 2; a memory guard, as in `compete regions count`).
+    #[arg(long, default_value_t = 5_000_000)]
+    pub max_regions: usize,
     /// Output folder: network.safetensors, construct.json, regions.png (n0 = 2).
     #[arg(short, long)]
     pub out: PathBuf,
 }
 
-#[derive(Serialize)]
-struct Report {
-    network: String,
-    kind: String,
-    n0: usize,
-    domain: String,
-    formula: String,
-    expected: String,
-    theorem: Option<(String, String)>,
-    exact: Option<usize>,
-    seconds: Option<f64>,
-}
-
 /// Runs `compete regions construct`.
 pub fn run(args: ConstructArgs) -> Result<()> {
-    let (c, theorem): (Construction, Option<(String, String)>) = match args.kind {
-        Kind::Rectifier => {
-            let widths = args.widths.clone().ok_or_else(|| Error::param("--widths", "none", "hidden widths, e.g. 4,4,3"))?;
-            let form = if args.form == FormArg::Eq7 { Form::Eq7 } else { Form::Theorem4 };
-            let c = rectifier(args.n0, &widths, form)?;
-            let t4 = bounds::theorem4(args.n0, &widths).map(|v| ("Theorem 4".to_string(), v.to_string()));
-            (c, t4)
-        }
-        Kind::Maxout => {
-            let layers = args.layers.ok_or_else(|| Error::param("--layers", "none", "the number of maxout layers L"))?;
-            let rank = args.rank.ok_or_else(|| Error::param("--rank", "none", "the maxout rank k"))?;
-            let c = maxout(args.n0, layers, rank)?;
-            (c, Some(("Theorem 8".to_string(), bounds::theorem8(args.n0, layers, rank).to_string())))
-        }
+    let construction = match args.kind {
+        Kind::Rectifier => Construction::Rectifier {
+            widths: args.widths.clone().ok_or_else(|| Error::param("--widths", "none", "hidden widths, e.g. 4,4,3"))?,
+            form: if args.form == FormArg::Eq7 { Form::Eq7 } else { Form::Theorem4 },
+        },
+        Kind::Maxout => Construction::Maxout {
+            layers: args.layers.ok_or_else(|| Error::param("--layers", "none", "the number of maxout layers L"))?,
+            rank: args.rank.ok_or_else(|| Error::param("--rank", "none", "the maxout rank k"))?,
+        },
     };
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
-    let ck = args.out.join("network.safetensors");
-    save_mlp(&ck, &c.mlp, &[("construction", format!("{:?}", args.kind))])?;
-    let net = PwlNet::from_mlp(&c.mlp)?;
-    let domain = format!("the box [0, 1]^{}", args.n0);
-    println!("built {} ({:?}), saved to {}", describe(&c.mlp.config), args.kind, ck.display());
-    println!("  {} on {domain}: {}", c.formula, c.expected);
-    if let Some((name, v)) = &theorem {
-        println!("  {name}: {v}");
-    }
-    let opts = CountOptions::default();
-    let t = Instant::now();
-    let exact = match args.n0 {
-        1 => Some(count_1d(&net, &Segment::new(vec![0.0], vec![1.0])?, &opts)?.len()),
-        2 => {
-            let slice = Slice2d::axes(vec![0.0, 0.0], 0, 1, [0.0, 1.0], [0.0, 1.0])?;
-            let part = count_2d(&net, &slice, &opts)?;
-            let title = format!(
-                "{} regions of the {:?} construction {}\n{} = {}",
-                part.len(),
-                args.kind,
-                describe(&c.mlp.config),
-                c.formula,
-                c.expected
-            );
-            write_partition_png(&args.out.join("regions.png"), &part, &slice, args.resolution, &title, &[])?;
-            Some(part.len())
+    let spec = ConstructSpec { construction, n0: args.n0, resolution: args.resolution, max_regions: args.max_regions, out: args.out };
+    let outcome = construct(&spec, &mut |b: &Built| {
+        println!("built {} ({}), saved to {}", b.network, b.kind, b.checkpoint.display());
+        println!("  {} on {}: {}", b.formula, b.domain, b.expected);
+        if let Some((name, v)) = &b.theorem {
+            println!("  {name}: {v}");
         }
-        _ => None,
-    };
-    let seconds = exact.map(|_| t.elapsed().as_secs_f64());
-    match exact {
+    })?;
+    let b = &outcome.built;
+    match outcome.exact {
         Some(n) => println!(
-            "  exact count on {domain}: {n} ({}), {} = {}",
-            if c.expected == n.into() { "equal" } else { "DIFFERENT" },
-            c.formula,
-            c.expected
+            "  exact count on {}: {n} ({}), {} = {}",
+            b.domain,
+            if b.expected == n.into() { "equal" } else { "DIFFERENT" },
+            b.formula,
+            b.expected
         ),
         None => println!("  exact counting needs n0 = 1 or 2 (a segment or a plane); count a slice with `compete regions count`"),
     }
-    let report = Report {
-        network: describe(&c.mlp.config),
-        kind: format!("{:?}", args.kind),
-        n0: args.n0,
-        domain,
-        formula: c.formula.clone(),
-        expected: c.expected.to_string(),
-        theorem,
-        exact,
-        seconds,
-    };
-    write_json(&args.out.join("construct.json"), &report)?;
-    println!("wrote {}", args.out.display());
+    println!("wrote {}", spec.out.display());
     Ok(())
 }
