@@ -12,8 +12,10 @@ use rayon::prelude::*;
 
 use super::net::PwlNet;
 use super::slice::Slice2d;
+use crate::analysis::patterns::activation_patterns;
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::models::{Encoder, LayerInfo, LayerOutput};
 use crate::tensor::{Matrix, Op, matmul};
 
 /// Rows per forward batch.
@@ -42,7 +44,9 @@ impl PatternSampler {
         PatternSampler { input: net.input, layers, words: net.pattern_words() }
     }
 
-    /// The patterns of `rows` inputs (`rows * input` values), one `Vec<u64>` each, in order.
+    /// The patterns of `rows` inputs (`rows * input` values), one `Vec<u64>` each, in order: the
+    /// winners of every hidden layer read through the [`Encoder`] contract
+    /// ([`crate::analysis::patterns`]), in parallel batches of rows.
     pub fn patterns(&self, x: &[f32]) -> Result<Vec<Vec<u64>>> {
         if !x.len().is_multiple_of(self.input) {
             return Err(Error::shape(
@@ -52,11 +56,12 @@ impl PatternSampler {
             ));
         }
         let rows = x.len() / self.input;
-        let chunks: Vec<Result<Vec<Vec<u64>>>> = x.par_chunks(ROWS * self.input).map(|c| self.batch(c, c.len() / self.input)).collect();
+        let chunks: Vec<Result<Vec<Vec<u64>>>> = x.par_chunks(ROWS * self.input).map(|c| activation_patterns(self, c, ROWS)).collect();
         let mut out = Vec::with_capacity(rows);
         for c in chunks {
             out.extend(c?);
         }
+        debug_assert!(out.iter().all(|p| p.len() == self.words));
         Ok(out)
     }
 
@@ -67,35 +72,58 @@ impl PatternSampler {
         set.extend(p);
         Ok(n)
     }
+}
 
-    fn batch(&self, x: &[f32], rows: usize) -> Result<Vec<Vec<u64>>> {
-        let mut pattern = vec![vec![0u64; self.words]; rows];
-        let mut h = Matrix { rows, cols: self.input, data: x.to_vec() };
-        let mut offset = 0;
-        for (w, b, comp) in &self.layers {
-            let mut z = Matrix::zeros(rows, w.rows);
-            matmul(&mut z, &h, Op::N, w, Op::T, false)?;
-            let pre = w.rows;
-            let rules = comp.pwl().unwrap_or_else(|| unreachable!("PwlNet refuses {comp} layers when it is built"));
-            let units = pre / rules.pieces();
-            let mut out = Matrix::zeros(rows, units);
-            for (r, pr) in pattern.iter_mut().enumerate() {
-                let zr = &mut z.data[r * pre..(r + 1) * pre];
-                for (v, bb) in zr.iter_mut().zip(b) {
-                    *v += bb;
-                }
-                let or = &mut out.data[r * units..(r + 1) * units];
-                // The competition's rules: outputs, and the pattern bits of the winners.
-                rules.forward_with(zr, or, |i, won| {
-                    if won {
-                        pr[(offset + i) / 64] |= 1u64 << ((offset + i) % 64);
-                    }
-                });
-            }
-            offset += pre;
-            h = out;
+/// The sampler is an encoder like any model: its hidden layers in evaluation mode, computed by the
+/// same competitions as training ([`Competition::forward`]).
+impl Encoder for PatternSampler {
+    fn input_width(&self) -> usize {
+        self.input
+    }
+
+    fn layers(&self) -> Vec<LayerInfo> {
+        self.layers
+            .iter()
+            .map(|(w, _, c)| LayerInfo {
+                name: format!("{}({c})", w.rows / c.pieces()),
+                pre_width: w.rows,
+                units: w.rows / c.pieces(),
+                competition: *c,
+                maps: None,
+            })
+            .collect()
+    }
+
+    fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()> {
+        if x.cols != self.input {
+            return Err(Error::shape("sample points", format!("{} features", x.cols), format!("{} features", self.input)));
         }
-        Ok(pattern)
+        if out.len() < upto {
+            out.resize_with(upto, LayerOutput::default);
+        }
+        let rows = x.rows;
+        for (l, (w, b, comp)) in self.layers.iter().enumerate().take(upto) {
+            let (below, rest) = out.split_at_mut(l);
+            let h = if l == 0 { x } else { &below[l - 1].out };
+            let o = &mut rest[0];
+            o.pre.resize(rows, w.rows);
+            for r in 0..rows {
+                o.pre.row_mut(r).copy_from_slice(b);
+            }
+            matmul(&mut o.pre, h, Op::N, w, Op::T, true)?;
+            o.out.resize(rows, w.rows / comp.pieces());
+            o.winners.resize(o.pre.data.len(), false);
+            comp.forward(&o.pre.data, rows, &mut o.out.data, &mut o.winners)?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.input.to_string();
+        for l in self.layers() {
+            s.push_str(&format!("-{}", l.name));
+        }
+        s
     }
 }
 
