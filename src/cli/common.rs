@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::mlp::Mlp;
+use crate::models::{AnyModel, Encoder, load_any};
 use crate::train::checkpoint::{describe, load_mlp};
 
 /// Loads a checkpoint and the data split into (train, validation, test), refusing data whose width
@@ -22,10 +23,26 @@ pub fn network_and_data(checkpoint: &Path, data: &str, validation: Option<usize>
     Ok((mlp, train, val, test))
 }
 
+/// Loads a checkpoint of any model and the data split into (train, validation, test), refusing
+/// data whose width does not fit the model's input.
+pub fn model_and_data(checkpoint: &Path, data: &str, validation: Option<usize>, l2: bool) -> Result<(AnyModel, Dataset, Dataset, Dataset)> {
+    let (model, _) = load_any(checkpoint)?;
+    let (train, val, test) = crate::data::load_split(data, validation, l2)?;
+    let enc = model.encoder();
+    if train.dim != enc.input_width() {
+        return Err(Error::shape(
+            format!("{} against data {data}", checkpoint.display()),
+            format!("{} input features", train.dim),
+            format!("{} input features, as the checkpoint's model ({})", enc.input_width(), enc.describe()),
+        ));
+    }
+    Ok((model, train, val, test))
+}
+
 /// The hidden layer a `--layer` flag names: the last hidden layer (paper A's penultimate layer) by
 /// default; an index out of range is an error listing the valid ones.
-pub fn hidden_layer(mlp: &Mlp, layer: Option<usize>) -> Result<usize> {
-    let hidden = mlp.config.hidden.len();
+pub fn hidden_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
+    let hidden = enc.layers().len();
     if hidden == 0 {
         return Err(Error::param(
             "--layer",

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{hidden_layer, network_and_data};
+use super::common::{hidden_layer, model_and_data};
 use crate::analysis::Representation;
 use crate::error::Result;
 use crate::eval::knn::{DEFAULT_K_GRID, Weighting};
 use crate::experiments::knn::knn_report;
-use crate::train::checkpoint::describe;
 
 /// Flags of `compete knn`.
 #[derive(Debug, Args)]
@@ -49,11 +48,13 @@ pub struct KnnArgs {
 
 /// `compete knn`.
 pub fn run(args: KnnArgs) -> Result<()> {
-    let (mlp, train, val, test) = network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
-    let layer = hidden_layer(&mlp, args.layer)?;
-    let report = knn_report(&mlp, Some(mlp.errors(&test)?), (&train, &val, &test), layer, &args.features, &args.weighting, &args.k)?;
+    let (model, train, val, test) = model_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
+    let enc = model.encoder();
+    let layer = hidden_layer(enc, args.layer)?;
+    let softmax = model.errors(&test).transpose()?;
+    let report = knn_report(enc, softmax, (&train, &val, &test), layer, &args.features, &args.weighting, &args.k)?;
     let json = serde_json::json!({
-        "checkpoint": args.checkpoint, "network": describe(&mlp.config), "data": args.data, "report": report,
+        "checkpoint": args.checkpoint, "network": enc.describe(), "data": args.data, "report": report,
     });
     if let Some(out) = &args.out {
         crate::report::write_json(out, &json)?;
@@ -63,7 +64,7 @@ pub fn run(args: KnnArgs) -> Result<()> {
         return Ok(());
     }
     println!("checkpoint   {}", args.checkpoint.display());
-    println!("network      {}", describe(&mlp.config));
+    println!("network      {}", enc.describe());
     println!("layer        hidden layer {layer} (0 = closest to the input)");
     println!(
         "data         {}: database {} training examples, k chosen on {} validation examples, {} test examples",

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::eval::Split;
 use crate::error::Result;
-use crate::experiments::map::{MapOptions, MapPanel, submask_map, write_map};
+use crate::experiments::map::{MapOptions, MapPanel, submask_map_of, write_map};
 use crate::report::progress::ProgressMode;
 use crate::report::tsne::{CodeMetric, TsneParams};
 
@@ -71,7 +71,7 @@ fn summary(name: &str, p: &MapPanel, n: usize) -> String {
 
 /// `compete map`.
 pub fn run(args: MapArgs) -> Result<()> {
-    let (mlp, train, val, test) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
+    let (model, train, val, test) = super::common::model_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let (data, split) = match args.split {
         Split::Test => (&test, "test"),
         Split::Validation => (&val, "validation"),
@@ -92,7 +92,9 @@ pub fn run(args: MapArgs) -> Result<()> {
         progress: ProgressMode::Auto,
     };
     crate::report::io::create_out_dir("--out", &args.out)?;
-    let map = submask_map(&mlp, data, &options)?;
+    // The untrained model of the same architecture, as `submask_map` draws it (seed of the map).
+    let fresh = if args.untrained { Some(model.untrained(args.seed)?) } else { None };
+    let map = submask_map_of(model.encoder(), fresh.as_ref().map(|m| m.encoder()), data, &options)?;
     let data_name = format!("{} {split} split", args.data);
     let written = write_map(&args.out, &map, &data_name, None)?;
     println!("checkpoint   {}", args.checkpoint.display());

@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::experiments::retrieval::{Baseline, RetrievalOptions, RetrievalReport, evaluate_codes, layer_codes, resolve_layer};
 use crate::report::{Series, line_plot, write_atomic, write_json};
 use crate::retrieval::io::{save_codes, save_codes_npy, save_labels_npy};
-use crate::train::checkpoint::describe;
 
 /// Flags of `compete retrieve`.
 #[derive(Debug, Args)]
@@ -52,8 +51,9 @@ pub struct RetrieveArgs {
 
 /// `compete retrieve`.
 pub fn run(args: RetrieveArgs) -> Result<()> {
-    let (mlp, database, _, queries) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
-    let layer = resolve_layer(&mlp, args.layer)?;
+    let (model, database, _, queries) = super::common::model_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
+    let enc = model.encoder();
+    let layer = resolve_layer(enc, args.layer)?;
     if let Some(&k) = args.k.iter().find(|&&k| k == 0 || k > database.len()) {
         return Err(Error::param("--k", k, format!("between 1 and the database size, {}", database.len())));
     }
@@ -65,7 +65,7 @@ pub fn run(args: RetrieveArgs) -> Result<()> {
         seed: args.seed,
         ..RetrievalOptions::default()
     };
-    let codes = layer_codes(&mlp, &database, &queries, layer, &options)?;
+    let codes = layer_codes(enc, &database, &queries, layer, &options)?;
     if args.save_codes {
         let dir = args.out.join("codes");
         for c in &codes {
@@ -81,7 +81,7 @@ pub fn run(args: RetrieveArgs) -> Result<()> {
     let report = RetrievalReport { layer, database: database.len(), queries: queries.len(), codes: reports };
 
     let json = serde_json::json!({
-        "checkpoint": args.checkpoint, "network": describe(&mlp.config), "data": args.data,
+        "checkpoint": args.checkpoint, "network": enc.describe(), "data": args.data,
         "database_set": "training split (without the validation examples)", "query_set": "test set", "options": options, "report": report,
     });
     write_json(&args.out.join("retrieval.json"), &json)?;
@@ -98,7 +98,7 @@ pub fn run(args: RetrieveArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&json).map_err(|e| Error::Data(e.to_string()))?);
     } else {
         println!("checkpoint   {}", args.checkpoint.display());
-        println!("network      {}", describe(&mlp.config));
+        println!("network      {}", enc.describe());
         println!("data         {} (database: {} training examples, queries: {} test examples)", args.data, database.len(), queries.len());
         println!("layer        {layer}\n");
         print!("{}", table(&report));

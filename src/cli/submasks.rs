@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use super::common::{hidden_layer, network_and_data};
+use super::common::{hidden_layer, model_and_data};
 use crate::analysis::submasks;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::retrieval::io::{save_codes, save_codes_npy, save_labels_npy};
-use crate::train::checkpoint::describe;
 
 /// Which examples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,8 +57,9 @@ pub fn run(args: SubmasksArgs) -> Result<()> {
     if ext != "codes" && ext != "npy" {
         return Err(Error::param("--out", args.out.display(), "a file name ending in .codes or .npy"));
     }
-    let (mlp, train, val, test) = network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
-    let layer = hidden_layer(&mlp, args.layer)?;
+    let (model, train, val, test) = model_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
+    let enc = model.encoder();
+    let layer = hidden_layer(enc, args.layer)?;
     let full;
     let data: &Dataset = match args.split {
         SubmaskSplit::Train => &train,
@@ -75,7 +75,7 @@ pub fn run(args: SubmasksArgs) -> Result<()> {
         }
     };
     let t0 = Instant::now();
-    let codes = submasks(&mlp, &data.x, layer, 500)?;
+    let codes = submasks(enc, &data.x, layer, 500)?;
     let seconds = t0.elapsed().as_secs_f64();
     if ext == "npy" {
         save_codes_npy(&args.out, &codes)?;
@@ -87,8 +87,8 @@ pub fn run(args: SubmasksArgs) -> Result<()> {
     save_labels_npy(&labels_path, &data.labels)?;
     let ones: u64 = (0..codes.len()).map(|i| codes.count_ones(i) as u64).sum();
     let density = ones as f64 / (codes.len() * codes.bits()).max(1) as f64;
-    println!("network      {}", describe(&mlp.config));
-    println!("layer        hidden layer {layer} ({}), {} bits per submask", mlp.config.hidden[layer].competition, codes.bits());
+    println!("network      {}", enc.describe());
+    println!("layer        hidden layer {layer} ({}), {} bits per submask", enc.layers()[layer].competition, codes.bits());
     println!("examples     {} ({:?} of {})", codes.len(), args.split, args.data);
     println!("ones         {:.1}% of the bits", 100.0 * density);
     println!("time         {seconds:.2} s to extract ({:.0} examples/s)", codes.len() as f64 / seconds.max(1e-9));

@@ -138,6 +138,13 @@ impl AnyModel {
         })
     }
 
+    /// Misclassified examples of `data` when the model is a classifier (`None` otherwise).
+    pub fn errors(&self, data: &crate::data::Dataset) -> Option<Result<usize>> {
+        match self {
+            AnyModel::Mlp(m) => Some(m.errors(data)),
+        }
+    }
+
     /// The model seen through its hidden layers, for every analysis.
     pub fn encoder(&self) -> &dyn Encoder {
         match self {
