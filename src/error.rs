@@ -68,8 +68,8 @@ pub enum Error {
     /// (see [`crate::io::memory::check_alloc`]).
     #[error(
         "not enough memory for {what}: it needs {}, and {} is available ({from})",
-        crate::io::memory::format_bytes(*needed),
-        crate::io::memory::format_bytes(u128::from(*available))
+        format_bytes(*needed),
+        format_bytes(u128::from(*available))
     )]
     Memory {
         /// What would be allocated, and the flags or file its size comes from.
@@ -106,4 +106,19 @@ impl Error {
     pub fn shape(what: impl Into<String>, got: impl Into<String>, expected: impl Into<String>) -> Self {
         Error::Shape { what: what.into(), got: got.into(), expected: expected.into() }
     }
+}
+
+/// A number of bytes for people: `37.3 GiB (40000000000 bytes)`.
+pub fn format_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 7] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({bytes} bytes)", UNITS[unit])
 }

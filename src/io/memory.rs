@@ -72,20 +72,7 @@ pub fn bytes(counts: &[usize], size: usize) -> u128 {
     counts.iter().fold(size as u128, |acc, &c| acc.saturating_mul(c as u128))
 }
 
-/// A number of bytes for people: `37.3 GiB (40000000000 bytes)`.
-pub fn format_bytes(bytes: u128) -> String {
-    const UNITS: [&str; 7] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {} ({bytes} bytes)", UNITS[unit])
-}
+pub use crate::error::format_bytes;
 
 /// Refuses an allocation of `bytes` when more than the memory [`available`]: an [`Error::Memory`]
 /// naming `what` (say what is allocated and from which flag or file its size comes, e.g. "the codes

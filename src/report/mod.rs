@@ -6,6 +6,7 @@
 //! - [`plot`]: [`line_plot`], PNG figures with an embedded font (no system font needed);
 //! - [`images`]: grids of small images (weight templates in diverging colours, inputs in grey).
 
+pub mod colors;
 pub mod images;
 pub mod io;
 pub mod plot;

@@ -39,9 +39,9 @@ impl Series {
 }
 
 /// The colours of successive series: the "tab10" palette, the first ten colours of the class palette
-/// of [`super::scatter::PALETTE`]; an 11th series reuses the first colour.
+/// of [`super::colors::PALETTE`]; an 11th series reuses the first colour.
 const PALETTE: [RGBColor; 10] = {
-    let all = super::scatter::PALETTE;
+    let all = super::colors::PALETTE;
     [all[0], all[1], all[2], all[3], all[4], all[5], all[6], all[7], all[8], all[9]]
 };
 
