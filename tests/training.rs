@@ -309,3 +309,24 @@ fn experiment_files_name_the_model_type_and_explain_bad_competitions() {
         assert!(!err.contains("did not match any variant"), "{err}");
     }
 }
+
+#[test]
+fn rules_from_an_experiment_file_constrain_the_named_parameters() {
+    let (train, val, _) = sets();
+    let text = "[model]\ntype = \"mlp\"\nhidden = [16, 16]\n[train]\nepochs = 2\nbatch_size = 32\nlr = 0.5\n\
+                [[train.rules]]\nparams = \"layers.0.weight\"\nmax_norm_rows = 0.25\n\
+                [[train.rules]]\nparams = \"layers.2.*\"\nlr_scale = 0.000001\n";
+    let exp = Experiment::from_toml(text, Path::new("rules.toml")).unwrap();
+    assert_eq!(exp.train.rules.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = compete::models::mlp::Mlp::new(exp.model.mlp_config(12, 4).unwrap(), exp.train.seed).unwrap();
+    train_mlp(&exp, &train, &val, None, dir.path(), &QUIET).unwrap();
+    let net = load_mlp(&dir.path().join("checkpoints/last.safetensors")).unwrap();
+    for row in net.layers[0].weight.data.chunks(12) {
+        assert!(row.iter().map(|x| x * x).sum::<f32>().sqrt() <= 0.25 + 1e-5);
+    }
+    // The softmax layer barely moved (its rate is scaled by 1e-6); the middle layer did.
+    let moved =
+        |l: usize| net.layers[l].weight.data.iter().zip(&fresh.layers[l].weight.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved(2) < 1e-4 && moved(1) > 1e-3, "{} {}", moved(2), moved(1));
+}
