@@ -436,7 +436,7 @@ impl TrainConfig {
 impl Experiment {
     /// Parses a TOML experiment; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
-        let exp: Experiment = toml::from_str(text).map_err(|e| Error::format(origin, toml_message(&e)))?;
+        let exp: Experiment = toml::from_str(text).map_err(|e| Error::format(origin, toml_message(&e, text)))?;
         exp.train.validate().map_err(|e| Error::format(origin, e.to_string()))?;
         Ok(exp)
     }
@@ -453,11 +453,14 @@ impl Experiment {
     }
 }
 
-/// A TOML error as one readable message: the problem and where in the file.
-fn toml_message(e: &toml::de::Error) -> String {
-    let msg = e.message().to_string();
+/// A TOML error as one readable message: the problem and the line of the file it is on.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim_end().to_string();
     match e.span() {
-        Some(span) => format!("{msg} (at byte {} of the file)", span.start),
+        Some(span) => {
+            let line = text.as_bytes()[..span.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
         None => msg,
     }
 }
