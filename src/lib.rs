@@ -32,6 +32,7 @@ pub mod error;
 pub mod eval;
 pub mod experiments;
 pub mod io;
+pub mod layers;
 pub mod models;
 pub mod params;
 pub mod report;
