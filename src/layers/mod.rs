@@ -8,6 +8,9 @@
 
 use crate::error::{Error, Result};
 
+pub mod local;
+pub mod pool;
+
 /// The shape of one example's feature maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MapShape {
