@@ -151,7 +151,11 @@ impl LocalConfig {
                 format!("at most the padded input's height and width ({ph}x{pw} from {input} with padding {pad})"),
             ));
         }
-        Ok(MapShape { channels: self.out_channels, height: (ph - self.kernel) / self.stride + 1, width: (pw - self.kernel) / self.stride + 1 })
+        Ok(MapShape {
+            channels: self.out_channels,
+            height: (ph - self.kernel) / self.stride + 1,
+            width: (pw - self.kernel) / self.stride + 1,
+        })
     }
 }
 
@@ -250,7 +254,11 @@ impl Local {
             return Err(Error::param(format!("locally connected {what} n"), n, "at least 1 example"));
         }
         if n.checked_mul(shape.size()) != Some(len) {
-            return Err(Error::shape(format!("locally connected {what}"), format!("{len} values"), format!("n x {shape} = {n} x {}", shape.size())));
+            return Err(Error::shape(
+                format!("locally connected {what}"),
+                format!("{len} values"),
+                format!("n x {shape} = {n} x {}", shape.size()),
+            ));
         }
         Ok(())
     }
@@ -379,7 +387,9 @@ mod tests {
 
     /// (in_channels, out_channels, kernel, stride, padding, height, width, n): stride 1 and 2,
     /// non-square maps, Same and Zero padding, windows reaching into the padding.
-    const CASES: [(usize, usize, usize, usize, Padding, usize, usize, usize); 5] = [
+    type Case = (usize, usize, usize, usize, Padding, usize, usize, usize);
+
+    const CASES: [Case; 5] = [
         (2, 3, 3, 1, Padding::Same, 5, 4, 2),
         (2, 2, 2, 2, Padding::Zero(1), 5, 7, 3),
         (1, 2, 3, 2, Padding::Zero(0), 7, 6, 2),
@@ -387,7 +397,7 @@ mod tests {
         (1, 1, 1, 1, Padding::Zero(0), 2, 3, 1),
     ];
 
-    fn layer(case: (usize, usize, usize, usize, Padding, usize, usize, usize), seed: u64) -> (Local, usize) {
+    fn layer(case: Case, seed: u64) -> (Local, usize) {
         let (ci, co, k, s, padding, h, w, n) = case;
         let config = LocalConfig { in_channels: ci, out_channels: co, kernel: k, stride: s, padding };
         (Local::new(config, MapShape::new("input", ci, h, w).unwrap(), seed).unwrap(), n)
@@ -437,7 +447,17 @@ mod tests {
 
     /// A plain convolution, `weight [out, in, k, k]`, `bias [out]`, zero padding `pad`.
     #[allow(clippy::too_many_arguments)]
-    fn reference_conv(x: &[f32], n: usize, input: MapShape, weight: &[f32], bias: &[f32], out: usize, k: usize, s: usize, pad: usize) -> Vec<f32> {
+    fn reference_conv(
+        x: &[f32],
+        n: usize,
+        input: MapShape,
+        weight: &[f32],
+        bias: &[f32],
+        out: usize,
+        k: usize,
+        s: usize,
+        pad: usize,
+    ) -> Vec<f32> {
         let (ci, h, w) = (input.channels, input.height as isize, input.width as isize);
         let oh = ((h as usize + 2 * pad - k) / s + 1) as isize;
         let ow = ((w as usize + 2 * pad - k) / s + 1) as isize;
@@ -510,7 +530,11 @@ mod tests {
         let x = random(n * layer.input.size(), &mut rng);
         let r = random(n * layer.output.size(), &mut rng);
         let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| (forward(&layer, &x, n), layer.backward(&x, &r, n).unwrap()))
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| (forward(&layer, &x, n), layer.backward(&x, &r, n).unwrap()))
         };
         assert_eq!(run(1), run(2));
     }

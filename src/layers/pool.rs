@@ -324,7 +324,10 @@ mod tests {
         assert_eq!(argmax, [0, 2, 0, 2]);
         let top_left = [true, false, true, false, false, false, false, false];
         assert_eq!(winners, [top_left, top_left].concat());
-        assert_eq!(grad(pool, &[1.0, 2.0, 3.0, 4.0], &argmax, 1, input), [1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            grad(pool, &[1.0, 2.0, 3.0, 4.0], &argmax, 1, input),
+            [1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
 
         // A window of NaN only: its first position, as argmax_first does.
         let pool = MaxPool2d::new(2, 2).unwrap();
