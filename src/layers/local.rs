@@ -525,18 +525,22 @@ mod tests {
     #[test]
     fn one_and_two_threads_give_identical_results() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let (layer, _) = layer((3, 5, 3, 1, Padding::Same, 9, 7, 1), 3);
-        let n = 40;
-        let x = random(n * layer.input.size(), &mut rng);
-        let r = random(n * layer.output.size(), &mut rng);
-        let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| (forward(&layer, &x, n), layer.backward(&x, &r, n).unwrap()))
-        };
-        assert_eq!(run(1), run(2));
+        // The second case is large enough (64 x 64 x 64 products) for matmul to split its products
+        // across threads too.
+        for (case, n) in [((3, 5, 3, 1, Padding::Same, 9, 7, 1), 40), ((4, 64, 4, 1, Padding::Zero(0), 6, 6, 1), 64)] {
+            let (layer, _) = layer(case, 3);
+            let x = random(n * layer.input.size(), &mut rng);
+            let r = random(n * layer.output.size(), &mut rng);
+            let run = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| (forward(&layer, &x, n), layer.backward(&x, &r, n).unwrap()))
+            };
+            let one = run(1);
+            assert!(one == run(2) && one == run(3), "{case:?}");
+        }
     }
 
     #[test]
