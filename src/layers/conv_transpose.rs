@@ -1,0 +1,291 @@
+//! 2-D transposed convolution ("deconvolution") over NCHW batches: forward, and backward to
+//! weights, biases and input; the decoders of paper B (appendix A.1: 11x11 kernels, same-size
+//! output).
+//!
+//! # The math
+//!
+//! A transposed convolution is the gradient of a [`Conv2d`](super::conv::Conv2d) with respect to
+//! its input: every input value scatters a weighted `k x k` patch onto the output. For an input of
+//! `C_in` maps of `H x W`, stride `s`, padding `p` and output padding `q`,
+//!
+//! ```text
+//! out[o, y*s + i - p, x*s + j - p] += weight[c, o, i, j] * in[c, y, x]      (then + bias[o])
+//! ```
+//!
+//! (writes outside the output are dropped), and the output maps are `H_out x W_out` with
+//!
+//! ```text
+//! H_out = (H - 1) s - 2p + k + q        W_out = (W - 1) s - 2p + k + q
+//! ```
+//!
+//! which is PyTorch's `ConvTranspose2d` with `output_padding = q` (which must be below the stride).
+//! [`Padding::Same`] takes `p = (k - 1) / 2` at stride 1 (odd kernels only), so that
+//! `H_out = H` and `W_out = W`: the "same-size output" of paper B's decoders
+//! ([`ConvTranspose2dConfig::same`]).
+//!
+//! The weight uses PyTorch's layout `[in_channels, out_channels, k, k]`. Forward multiplies the
+//! weight, seen as `[C_in, C_out k k]`, transposed by each example (`[C_in, H W]`) and folds the
+//! `[C_out k k, H W]` result onto the output (col2im); the input gradient is a plain convolution of
+//! the output gradient with the same weight.
+//!
+//! ```
+//! use compete::layers::MapShape;
+//! use compete::layers::conv::Padding;
+//! use compete::layers::conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
+//!
+//! // Stride 2, 2x2 kernel of ones: every input value becomes a 2x2 block.
+//! let config = ConvTranspose2dConfig { in_channels: 1, out_channels: 1, kernel: 2, stride: 2, padding: Padding::Zero(0), output_padding: 0 };
+//! let deconv = ConvTranspose2d::new(config, vec![1.0; 4], vec![0.0]).unwrap();
+//! let input = MapShape::new("input", 1, 1, 2).unwrap();
+//! let mut out = Vec::new();
+//! let shape = deconv.forward(&[1.0, 2.0], 1, input, &mut out).unwrap();
+//! assert_eq!((shape.height, shape.width), (2, 4));
+//! assert_eq!(out, [1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+//!
+//! // Paper B's decoder: 11x11 kernel, same-size output.
+//! let same = ConvTranspose2dConfig::same(16, 1, 11);
+//! let shape = ConvTranspose2d::zeros(same).unwrap().output_shape(MapShape::new("code", 16, 28, 28).unwrap()).unwrap();
+//! assert_eq!(shape, MapShape::new("image", 1, 28, 28).unwrap());
+//! ```
+
+use rayon::prelude::*;
+
+use super::MapShape;
+use super::conv::{Geometry, Padding, check_len, check_positive, check_shape, chunks};
+use crate::error::{Error, Result};
+use crate::io::memory::{bytes, check_alloc};
+use crate::tensor::{Matrix, Op, matmul};
+
+/// The hyper-parameters of a [`ConvTranspose2d`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConvTranspose2dConfig {
+    /// Input feature maps.
+    pub in_channels: usize,
+    /// Output feature maps.
+    pub out_channels: usize,
+    /// Side of the square kernel.
+    pub kernel: usize,
+    /// Step between the patches of neighbouring inputs, in both directions.
+    pub stride: usize,
+    /// Rows and columns cut from every side of the full output; [`Padding::Same`] (stride 1 and an
+    /// odd kernel only) cuts `(k - 1) / 2`, which gives an output of the input's size.
+    pub padding: Padding,
+    /// Rows and columns added at the bottom and right of the output (PyTorch's `output_padding`),
+    /// below the stride.
+    pub output_padding: usize,
+}
+
+impl ConvTranspose2dConfig {
+    /// The same-size decoder of paper B: stride 1, padding `(kernel - 1) / 2` (an odd kernel; an even
+    /// one is refused when the layer is built).
+    pub fn same(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+        ConvTranspose2dConfig { in_channels, out_channels, kernel, stride: 1, padding: Padding::Same, output_padding: 0 }
+    }
+
+    /// Checks every field: channels, kernel and stride at least 1, "same" padding only at stride 1
+    /// with an odd kernel, output padding below the stride.
+    pub fn validate(&self) -> Result<()> {
+        check_positive("conv_transpose2d.in_channels", self.in_channels)?;
+        check_positive("conv_transpose2d.out_channels", self.out_channels)?;
+        check_positive("conv_transpose2d.kernel", self.kernel)?;
+        check_positive("conv_transpose2d.stride", self.stride)?;
+        if self.padding == Padding::Same && self.stride != 1 {
+            return Err(Error::param(
+                "conv_transpose2d.stride",
+                self.stride,
+                "1 with \"same\" padding (a same-size output exists only at stride 1; give an explicit padding)",
+            ));
+        }
+        self.padding.resolve("conv_transpose2d", self.kernel)?;
+        if self.output_padding >= self.stride {
+            return Err(Error::param("conv_transpose2d.output_padding", self.output_padding, format!("below the stride, {}", self.stride)));
+        }
+        Ok(())
+    }
+
+    /// Values of the weight, `in_channels * out_channels * kernel * kernel`.
+    pub fn weight_len(&self) -> usize {
+        self.in_channels * self.out_channels * self.kernel * self.kernel
+    }
+}
+
+/// A 2-D transposed convolution with a bias per output map (see the [module documentation](self)).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConvTranspose2d {
+    /// The hyper-parameters.
+    pub config: ConvTranspose2dConfig,
+    /// `[in_channels, out_channels, kernel, kernel]`, row-major (PyTorch's layout).
+    pub weight: Vec<f32>,
+    /// `[out_channels]`.
+    pub bias: Vec<f32>,
+}
+
+impl ConvTranspose2d {
+    /// A layer with the given parameters; refuses an invalid configuration or buffers of the wrong
+    /// length.
+    pub fn new(config: ConvTranspose2dConfig, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self> {
+        let layer = ConvTranspose2d { config, weight, bias };
+        layer.check_params()?;
+        Ok(layer)
+    }
+
+    /// A layer whose weights and biases are all zero.
+    pub fn zeros(config: ConvTranspose2dConfig) -> Result<Self> {
+        config.validate()?;
+        check_alloc("the weights of a conv_transpose2d layer", bytes(&[config.weight_len()], 4))?;
+        Ok(ConvTranspose2d { config, weight: vec![0.0; config.weight_len()], bias: vec![0.0; config.out_channels] })
+    }
+
+    fn check_params(&self) -> Result<()> {
+        let c = &self.config;
+        c.validate()?;
+        check_len(
+            "conv_transpose2d.weight",
+            self.weight.len(),
+            c.weight_len(),
+            &format!("in_channels {} x out_channels {} x kernel {} x kernel {}", c.in_channels, c.out_channels, c.kernel, c.kernel),
+        )?;
+        check_len("conv_transpose2d.bias", self.bias.len(), c.out_channels, "one per output channel")
+    }
+
+    /// The output shape for `input`; refuses a channel count other than `in_channels` and a padding
+    /// that leaves no output.
+    pub fn output_shape(&self, input: MapShape) -> Result<MapShape> {
+        Ok(self.geometry(input)?.0)
+    }
+
+    /// The output shape, and the geometry of the convolution from the output back to the input (the
+    /// output is its image side, the input its window side).
+    fn geometry(&self, input: MapShape) -> Result<(MapShape, Geometry)> {
+        let c = &self.config;
+        c.validate()?;
+        if input.channels != c.in_channels {
+            return Err(Error::shape(
+                "conv_transpose2d input",
+                format!("{input} (channels x height x width)"),
+                format!("{} input channels", c.in_channels),
+            ));
+        }
+        check_shape("conv_transpose2d", input)?;
+        let p = c.padding.resolve("conv_transpose2d", c.kernel)?;
+        let side = |len: usize| -> Result<usize> {
+            let full = (len - 1).saturating_mul(c.stride).saturating_add(c.kernel + c.output_padding);
+            match full.checked_sub(2 * p) {
+                Some(v) if v > 0 => Ok(v),
+                _ => Err(Error::param(
+                    "conv_transpose2d.padding",
+                    p,
+                    format!("below half the full output side {full} (input side {len}), so that some output is left"),
+                )),
+            }
+        };
+        let output = MapShape { channels: c.out_channels, height: side(input.height)?, width: side(input.width)? };
+        let g = Geometry::conv("conv_transpose2d", output, c.kernel, c.stride, p)?;
+        debug_assert_eq!((g.oh, g.ow), (input.height, input.width));
+        Ok((output, g))
+    }
+
+    /// Applies the layer to `n` examples of shape `input` in `x` (`n * input.size()` values, NCHW),
+    /// writing `out` (resized to `n * output.size()`), and returns the output shape.
+    pub fn forward(&self, x: &[f32], n: usize, input: MapShape, out: &mut Vec<f32>) -> Result<MapShape> {
+        self.check_params()?;
+        let (output, g) = self.geometry(input)?;
+        check_len("conv_transpose2d input x", x.len(), n.saturating_mul(input.size()), &format!("n {n} x {input}"))?;
+        check_alloc("the output of a conv_transpose2d layer", bytes(&[n, output.size()], 4))?;
+        check_alloc("the columns (col2im) of a conv_transpose2d layer", bytes(&[chunks(n).1, g.rows(), g.cols()], 4))?;
+        out.clear();
+        out.resize(n * output.size(), 0.0);
+        if n == 0 {
+            return Ok(output);
+        }
+        let chunk = chunks(n).0;
+        let plane = output.plane();
+        let w = Matrix { rows: self.config.in_channels, cols: g.rows(), data: self.weight.clone() };
+        out.par_chunks_mut(chunk * output.size()).zip(x.par_chunks(chunk * input.size())).try_for_each(|(out, x)| -> Result<()> {
+            let mut col = Matrix::zeros(g.rows(), g.cols());
+            let mut xb = Matrix::zeros(input.channels, input.plane());
+            for (out, x) in out.chunks_mut(output.size()).zip(x.chunks(input.size())) {
+                xb.data.copy_from_slice(x);
+                matmul(&mut col, &w, Op::T, &xb, Op::N, false)?;
+                for (o, map) in out.chunks_mut(plane).enumerate() {
+                    map.fill(self.bias[o]);
+                }
+                g.col2im(&col.data, out);
+            }
+            Ok(())
+        })?;
+        Ok(output)
+    }
+
+    /// Back-propagates `grad_out` (the loss gradient with respect to the `n * output.size()` values
+    /// [`ConvTranspose2d::forward`] wrote for the same `x`): **overwrites** `grad_w`
+    /// (`weight.len()` values) and `grad_b` (`out_channels`) with the gradients summed over the
+    /// batch, and `grad_x` (`x.len()` values), when given, with the gradient with respect to the input.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        x: &[f32],
+        n: usize,
+        input: MapShape,
+        grad_out: &[f32],
+        grad_w: &mut [f32],
+        grad_b: &mut [f32],
+        grad_x: Option<&mut [f32]>,
+    ) -> Result<()> {
+        self.check_params()?;
+        let (output, g) = self.geometry(input)?;
+        let (in_ch, out_ch) = (self.config.in_channels, self.config.out_channels);
+        check_len("conv_transpose2d input x", x.len(), n.saturating_mul(input.size()), &format!("n {n} x {input}"))?;
+        check_len("conv_transpose2d grad_out", grad_out.len(), n.saturating_mul(output.size()), &format!("n {n} x output {output}"))?;
+        check_len("conv_transpose2d grad_w", grad_w.len(), self.weight.len(), "the weight's length")?;
+        check_len("conv_transpose2d grad_b", grad_b.len(), out_ch, "one per output channel")?;
+        if let Some(gx) = grad_x.as_deref() {
+            check_len("conv_transpose2d grad_x", gx.len(), x.len(), &format!("n {n} x {input}"))?;
+        }
+        let (chunk, count) = chunks(n);
+        check_alloc(
+            "the per-chunk weight gradients of a conv_transpose2d layer",
+            bytes(&[count, self.weight.len() + g.rows() * g.cols() + input.size()], 4),
+        )?;
+        let plane = output.plane();
+        let w = Matrix { rows: in_ch, cols: g.rows(), data: self.weight.clone() };
+        let gx_chunks: Vec<Option<&mut [f32]>> = match grad_x {
+            Some(gx) => gx.chunks_mut(chunk * input.size()).map(Some).collect(),
+            None => (0..count).map(|_| None).collect(),
+        };
+        let partials = gx_chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(ci, mut gx)| -> Result<(Matrix, Vec<f32>)> {
+                let mut gw = Matrix::zeros(in_ch, g.rows());
+                let mut gb = vec![0.0f32; out_ch];
+                let mut gcol = Matrix::zeros(g.rows(), g.cols());
+                let mut xb = Matrix::zeros(in_ch, input.plane());
+                let mut dx = Matrix::zeros(in_ch, input.plane());
+                let end = ((ci + 1) * chunk).min(n);
+                for (j, b) in (ci * chunk..end).enumerate() {
+                    let go = &grad_out[b * output.size()..(b + 1) * output.size()];
+                    for (o, map) in go.chunks(plane).enumerate() {
+                        gb[o] += map.iter().sum::<f32>();
+                    }
+                    g.im2col(go, &mut gcol.data);
+                    xb.data.copy_from_slice(&x[b * input.size()..(b + 1) * input.size()]);
+                    matmul(&mut gw, &xb, Op::N, &gcol, Op::T, j > 0)?;
+                    if let Some(gx) = gx.as_deref_mut() {
+                        matmul(&mut dx, &w, Op::N, &gcol, Op::N, false)?;
+                        gx[j * input.size()..(j + 1) * input.size()].copy_from_slice(&dx.data);
+                    }
+                }
+                Ok((gw, gb))
+            })
+            .collect::<Vec<_>>();
+        grad_w.fill(0.0);
+        grad_b.fill(0.0);
+        for part in partials {
+            let (gw, gb) = part?;
+            grad_w.iter_mut().zip(&gw.data).for_each(|(d, s)| *d += s);
+            grad_b.iter_mut().zip(&gb).for_each(|(d, s)| *d += s);
+        }
+        Ok(())
+    }
+}
