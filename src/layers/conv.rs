@@ -423,3 +423,212 @@ impl Geometry {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Deterministic numbers in [-1, 1) (a 64-bit LCG).
+    pub(crate) struct Lcg(pub u64);
+
+    impl Lcg {
+        pub fn next(&mut self) -> f32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+
+        pub fn vec(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| self.next()).collect()
+        }
+    }
+
+    /// `sum(out * r)` in f64.
+    pub(crate) fn dot(out: &[f32], r: &[f32]) -> f64 {
+        assert_eq!(out.len(), r.len());
+        out.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum()
+    }
+
+    /// Compares `analytic` with central differences of `loss` around `base`, every coordinate.
+    pub(crate) fn check_fd(label: &str, analytic: &[f32], base: &[f32], loss: &dyn Fn(&[f32]) -> f64) {
+        assert_eq!(analytic.len(), base.len(), "{label}");
+        let eps = 1e-2f32;
+        let mut largest = 0.0f64;
+        for i in 0..base.len() {
+            let mut v = base.to_vec();
+            v[i] = base[i] + eps;
+            let up = loss(&v);
+            v[i] = base[i] - eps;
+            let down = loss(&v);
+            let fd = (up - down) / (2.0 * eps as f64);
+            let a = analytic[i] as f64;
+            largest = largest.max(a.abs());
+            assert!((a - fd).abs() <= 2e-3 * (1.0 + a.abs()), "{label} {i}: analytic {a} vs finite difference {fd}");
+        }
+        assert!(largest > 0.1, "{label}: every gradient is near zero, the check would be vacuous");
+    }
+
+    fn conv_case(rng: &mut Lcg, c: usize, o: usize, k: usize, s: usize, padding: Padding) -> Conv2d {
+        let config = Conv2dConfig { in_channels: c, out_channels: o, kernel: k, stride: s, padding };
+        Conv2d::new(config, rng.vec(config.weight_len()), rng.vec(o)).unwrap()
+    }
+
+    /// (in, out, kernel, stride, padding, height, width, batch)
+    const CASES: [(usize, usize, usize, usize, Padding, usize, usize, usize); 6] = [
+        (2, 3, 3, 1, Padding::Same, 5, 7, 2),
+        (3, 2, 2, 2, Padding::Zero(1), 6, 5, 3),
+        (2, 2, 3, 2, Padding::Zero(0), 7, 6, 2),
+        (3, 4, 1, 1, Padding::Zero(0), 3, 4, 2),
+        (1, 2, 5, 3, Padding::Zero(2), 4, 9, 3),
+        (2, 1, 5, 1, Padding::Same, 6, 3, 1),
+    ];
+
+    #[test]
+    fn output_sizes_follow_the_formula() {
+        let mut rng = Lcg(1);
+        for (c, o, k, s, padding, h, w, _) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let p = padding.resolve("t", k).unwrap();
+            let shape = conv.output_shape(MapShape::new("x", c, h, w).unwrap()).unwrap();
+            assert_eq!(shape, MapShape { channels: o, height: (h + 2 * p - k) / s + 1, width: (w + 2 * p - k) / s + 1 });
+            if padding == Padding::Same && s == 1 {
+                assert_eq!((shape.height, shape.width), (h, w));
+            }
+        }
+    }
+
+    /// The forward pass against the defining sum, written out naively.
+    #[test]
+    fn forward_matches_the_defining_sum() {
+        let mut rng = Lcg(2);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let shape = conv.forward(&x, n, input, &mut out).unwrap();
+            let p = padding.resolve("t", k).unwrap() as isize;
+            for b in 0..n {
+                for oc in 0..o {
+                    for y in 0..shape.height {
+                        for xx in 0..shape.width {
+                            let mut sum = conv.bias[oc] as f64;
+                            for ic in 0..c {
+                                for i in 0..k {
+                                    for j in 0..k {
+                                        let (iy, ix) = ((y * s + i) as isize - p, (xx * s + j) as isize - p);
+                                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                            sum += conv.weight[((oc * c + ic) * k + i) * k + j] as f64
+                                                * x[((b * c + ic) * h + iy as usize) * w + ix as usize] as f64;
+                                        }
+                                    }
+                                }
+                            }
+                            let got = out[((b * o + oc) * shape.height + y) * shape.width + xx] as f64;
+                            assert!((got - sum).abs() < 1e-4, "{padding:?} k{k} s{s}: {got} vs {sum}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Lcg(3);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let output = conv.output_shape(input).unwrap();
+            let r = rng.vec(n * output.size());
+            let (mut gw, mut gb, mut gx) = (vec![9.0; conv.weight.len()], vec![9.0; o], vec![9.0; x.len()]);
+            conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+            let label = format!("conv2d k{k} s{s} {padding:?} {h}x{w}");
+            let run = |conv: &Conv2d, x: &[f32]| {
+                let mut out = Vec::new();
+                conv.forward(x, n, input, &mut out).unwrap();
+                dot(&out, &r)
+            };
+            check_fd(&format!("{label} weight"), &gw, &conv.weight, &|v| run(&Conv2d { weight: v.to_vec(), ..conv.clone() }, &x));
+            check_fd(&format!("{label} bias"), &gb, &conv.bias, &|v| run(&Conv2d { bias: v.to_vec(), ..conv.clone() }, &x));
+            check_fd(&format!("{label} input"), &gx, &x, &|v| run(&conv, v));
+            // Without grad_x the parameter gradients are the same.
+            let (mut gw2, mut gb2) = (vec![0.0; gw.len()], vec![0.0; o]);
+            conv.backward(&x, n, input, &r, &mut gw2, &mut gb2, None).unwrap();
+            assert_eq!((gw2, gb2), (gw, gb));
+        }
+    }
+
+    /// Forward and backward on 1 and 2 threads, bit for bit, on a batch cut into several chunks
+    /// and products large enough for the GEMM to go parallel.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let mut rng = Lcg(4);
+        let conv = conv_case(&mut rng, 3, 8, 5, 1, Padding::Same);
+        let input = MapShape::new("x", 3, 32, 32).unwrap();
+        let n = 20;
+        let x = rng.vec(n * input.size());
+        let r = rng.vec(n * conv.output_shape(input).unwrap().size());
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                let mut out = Vec::new();
+                conv.forward(&x, n, input, &mut out).unwrap();
+                let (mut gw, mut gb, mut gx) = (vec![0.0; conv.weight.len()], vec![0.0; 8], vec![0.0; x.len()]);
+                conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+                (out, gw, gb, gx)
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one.1.iter().any(|&g| g != 0.0));
+        assert!(one == two, "results differ between 1 and 2 threads");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_name() {
+        let mut rng = Lcg(5);
+        let good = Conv2dConfig { in_channels: 2, out_channels: 3, kernel: 3, stride: 1, padding: Padding::Zero(1) };
+        let refused = |config: Conv2dConfig, name: &str| {
+            let e = Conv2d::zeros(config).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        };
+        refused(Conv2dConfig { stride: 0, ..good }, "conv2d.stride");
+        refused(Conv2dConfig { kernel: 0, ..good }, "conv2d.kernel");
+        refused(Conv2dConfig { in_channels: 0, ..good }, "conv2d.in_channels");
+        refused(Conv2dConfig { out_channels: 0, ..good }, "conv2d.out_channels");
+        let even = Conv2d::zeros(Conv2dConfig { kernel: 4, padding: Padding::Same, ..good }).unwrap_err().to_string();
+        assert!(even.contains("conv2d.kernel") && even.contains("odd"), "{even}");
+        let e = Conv2d::new(good, vec![0.0; 5], vec![0.0; 3]).unwrap_err().to_string();
+        assert!(e.contains("conv2d.weight") && e.contains("54"), "{e}");
+        let e = Conv2d::new(good, vec![0.0; 54], vec![0.0; 2]).unwrap_err().to_string();
+        assert!(e.contains("conv2d.bias"), "{e}");
+
+        let conv = Conv2d::new(good, rng.vec(54), rng.vec(3)).unwrap();
+        let input = MapShape::new("x", 2, 4, 4).unwrap();
+        let x = vec![0.0; 2 * input.size()];
+        let mut out = Vec::new();
+        let e = conv.output_shape(MapShape::new("x", 3, 4, 4).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv2d input") && e.contains("2 input channels"), "{e}");
+        let big = Conv2d::zeros(Conv2dConfig { kernel: 7, ..good }).unwrap();
+        let e = big.output_shape(MapShape::new("x", 2, 4, 9).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv2d.kernel") && e.contains("6x11"), "{e}");
+        let e = conv.forward(&x[1..], 2, input, &mut out).unwrap_err().to_string();
+        assert!(e.contains("conv2d input x"), "{e}");
+        conv.forward(&x, 2, input, &mut out).unwrap();
+        let (mut gw, mut gb, mut gx) = (vec![0.0; 54], vec![0.0; 3], vec![0.0; x.len()]);
+        let e = conv.backward(&x, 2, input, &out[1..], &mut gw, &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_out"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw[1..], &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_w"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw, &mut gb[1..], None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_b"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw, &mut gb, Some(&mut gx[1..])).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_x"), "{e}");
+        let e = conv.output_shape(MapShape { channels: 2, height: 0, width: 4 }).unwrap_err().to_string();
+        assert!(e.contains("conv2d input"), "{e}");
+        // A mutated configuration is checked again at use.
+        let mut broken = conv.clone();
+        broken.config.stride = 0;
+        let e = broken.forward(&x, 2, input, &mut out).unwrap_err().to_string();
+        assert!(e.contains("conv2d.stride"), "{e}");
+    }
+}
