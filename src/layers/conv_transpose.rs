@@ -289,3 +289,176 @@ impl ConvTranspose2d {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::conv::tests::{Lcg, check_fd, dot};
+
+    fn case(rng: &mut Lcg, c: usize, o: usize, k: usize, s: usize, padding: Padding, q: usize) -> ConvTranspose2d {
+        let config = ConvTranspose2dConfig { in_channels: c, out_channels: o, kernel: k, stride: s, padding, output_padding: q };
+        ConvTranspose2d::new(config, rng.vec(config.weight_len()), rng.vec(o)).unwrap()
+    }
+
+    /// (in, out, kernel, stride, padding, output padding, height, width, batch)
+    const CASES: [(usize, usize, usize, usize, Padding, usize, usize, usize, usize); 6] = [
+        (2, 3, 3, 1, Padding::Same, 0, 5, 4, 2),
+        (3, 2, 4, 2, Padding::Zero(1), 0, 3, 4, 2),
+        (2, 2, 3, 2, Padding::Zero(1), 1, 4, 3, 3),
+        (1, 2, 2, 3, Padding::Zero(0), 2, 2, 3, 2),
+        (2, 1, 5, 1, Padding::Zero(0), 0, 3, 2, 1),
+        (2, 2, 11, 1, Padding::Same, 0, 6, 5, 2),
+    ];
+
+    #[test]
+    fn output_sizes_follow_the_formula_and_same_keeps_the_size() {
+        let mut rng = Lcg(11);
+        for (c, o, k, s, padding, q, h, w, _) in CASES {
+            let layer = case(&mut rng, c, o, k, s, padding, q);
+            let p = padding.resolve("t", k).unwrap();
+            let shape = layer.output_shape(MapShape::new("x", c, h, w).unwrap()).unwrap();
+            assert_eq!(shape, MapShape { channels: o, height: (h - 1) * s + k + q - 2 * p, width: (w - 1) * s + k + q - 2 * p });
+            if padding == Padding::Same {
+                assert_eq!((shape.height, shape.width), (h, w));
+            }
+        }
+    }
+
+    /// The forward pass against the defining scatter, written out naively.
+    #[test]
+    fn forward_matches_the_defining_scatter() {
+        let mut rng = Lcg(12);
+        for (c, o, k, s, padding, q, h, w, n) in CASES {
+            let layer = case(&mut rng, c, o, k, s, padding, q);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let shape = layer.forward(&x, n, input, &mut out).unwrap();
+            let (oh, ow) = (shape.height, shape.width);
+            let p = padding.resolve("t", k).unwrap() as isize;
+            let mut want = vec![0.0f64; out.len()];
+            for b in 0..n {
+                for oc in 0..o {
+                    for v in &mut want[(b * o + oc) * oh * ow..][..oh * ow] {
+                        *v = layer.bias[oc] as f64;
+                    }
+                    for ic in 0..c {
+                        for y in 0..h {
+                            for xx in 0..w {
+                                for i in 0..k {
+                                    for j in 0..k {
+                                        let (ty, tx) = ((y * s + i) as isize - p, (xx * s + j) as isize - p);
+                                        if ty >= 0 && tx >= 0 && (ty as usize) < oh && (tx as usize) < ow {
+                                            want[((b * o + oc) * oh + ty as usize) * ow + tx as usize] +=
+                                                layer.weight[((ic * o + oc) * k + i) * k + j] as f64
+                                                    * x[((b * c + ic) * h + y) * w + xx] as f64;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (g, w) in out.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-4, "{padding:?} k{k} s{s}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Lcg(13);
+        for (c, o, k, s, padding, q, h, w, n) in CASES {
+            let layer = case(&mut rng, c, o, k, s, padding, q);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let output = layer.output_shape(input).unwrap();
+            let r = rng.vec(n * output.size());
+            let (mut gw, mut gb, mut gx) = (vec![9.0; layer.weight.len()], vec![9.0; o], vec![9.0; x.len()]);
+            layer.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+            let label = format!("conv_transpose2d k{k} s{s} {padding:?} q{q} {h}x{w}");
+            let run = |layer: &ConvTranspose2d, x: &[f32]| {
+                let mut out = Vec::new();
+                layer.forward(x, n, input, &mut out).unwrap();
+                dot(&out, &r)
+            };
+            check_fd(&format!("{label} weight"), &gw, &layer.weight, &|v| {
+                run(&ConvTranspose2d { weight: v.to_vec(), ..layer.clone() }, &x)
+            });
+            check_fd(&format!("{label} bias"), &gb, &layer.bias, &|v| run(&ConvTranspose2d { bias: v.to_vec(), ..layer.clone() }, &x));
+            check_fd(&format!("{label} input"), &gx, &x, &|v| run(&layer, v));
+            let (mut gw2, mut gb2) = (vec![0.0; gw.len()], vec![0.0; o]);
+            layer.backward(&x, n, input, &r, &mut gw2, &mut gb2, None).unwrap();
+            assert_eq!((gw2, gb2), (gw, gb));
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let mut rng = Lcg(14);
+        let layer = case(&mut rng, 8, 3, 5, 1, Padding::Same, 0);
+        let input = MapShape::new("x", 8, 32, 32).unwrap();
+        let n = 20;
+        let x = rng.vec(n * input.size());
+        let r = rng.vec(n * layer.output_shape(input).unwrap().size());
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                let mut out = Vec::new();
+                layer.forward(&x, n, input, &mut out).unwrap();
+                let (mut gw, mut gb, mut gx) = (vec![0.0; layer.weight.len()], vec![0.0; 3], vec![0.0; x.len()]);
+                layer.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+                (out, gw, gb, gx)
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one.1.iter().any(|&g| g != 0.0));
+        assert!(one == two, "results differ between 1 and 2 threads");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_name() {
+        let good =
+            ConvTranspose2dConfig { in_channels: 2, out_channels: 3, kernel: 3, stride: 2, padding: Padding::Zero(1), output_padding: 1 };
+        let refused = |config: ConvTranspose2dConfig, name: &str| {
+            let e = ConvTranspose2d::zeros(config).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        };
+        refused(ConvTranspose2dConfig { stride: 0, ..good }, "conv_transpose2d.stride");
+        refused(ConvTranspose2dConfig { kernel: 0, ..good }, "conv_transpose2d.kernel");
+        refused(ConvTranspose2dConfig { in_channels: 0, ..good }, "conv_transpose2d.in_channels");
+        refused(ConvTranspose2dConfig { out_channels: 0, ..good }, "conv_transpose2d.out_channels");
+        refused(ConvTranspose2dConfig { output_padding: 2, ..good }, "conv_transpose2d.output_padding");
+        refused(ConvTranspose2dConfig { padding: Padding::Same, output_padding: 0, ..good }, "conv_transpose2d.stride");
+        refused(ConvTranspose2dConfig::same(2, 3, 4), "conv_transpose2d.kernel");
+        let e = ConvTranspose2d::new(good, vec![0.0; 5], vec![0.0; 3]).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d.weight") && e.contains("54"), "{e}");
+        let e = ConvTranspose2d::new(good, vec![0.0; 54], vec![0.0; 4]).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d.bias"), "{e}");
+
+        let layer = ConvTranspose2d::zeros(good).unwrap();
+        let input = MapShape::new("x", 2, 3, 4).unwrap();
+        let e = layer.output_shape(MapShape::new("x", 1, 3, 4).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d input") && e.contains("2 input channels"), "{e}");
+        // Padding that cuts the whole output away: 1x1 input, kernel 1, padding 1.
+        let cut = ConvTranspose2d::zeros(ConvTranspose2dConfig { kernel: 1, stride: 1, output_padding: 0, ..good }).unwrap();
+        let e = cut.output_shape(MapShape::new("x", 2, 1, 1).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d.padding"), "{e}");
+        let x = vec![0.0; 2 * input.size()];
+        let mut out = Vec::new();
+        let e = layer.forward(&x[1..], 2, input, &mut out).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d input x"), "{e}");
+        layer.forward(&x, 2, input, &mut out).unwrap();
+        let (mut gw, mut gb, mut gx) = (vec![0.0; 54], vec![0.0; 3], vec![0.0; x.len()]);
+        let e = layer.backward(&x, 2, input, &out[1..], &mut gw, &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d grad_out"), "{e}");
+        let e = layer.backward(&x, 2, input, &out, &mut gw[1..], &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d grad_w"), "{e}");
+        let e = layer.backward(&x, 2, input, &out, &mut gw, &mut gb[1..], None).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d grad_b"), "{e}");
+        let e = layer.backward(&x, 2, input, &out, &mut gw, &mut gb, Some(&mut gx[1..])).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d grad_x"), "{e}");
+        let e = layer.output_shape(MapShape { channels: 2, height: 3, width: 0 }).unwrap_err().to_string();
+        assert!(e.contains("conv_transpose2d input"), "{e}");
+    }
+}
