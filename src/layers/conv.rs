@@ -583,6 +583,58 @@ pub(crate) mod tests {
         assert!(one == two, "results differ between 1 and 2 threads");
     }
 
+    /// `got` against burn's `want`, within 1e-4 relative to the largest magnitude of `want`.
+    pub(crate) fn close(label: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{label}: lengths");
+        let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * scale.max(w.abs()) + 1e-6, "{label} {i}: ours {g} vs burn {w}");
+        }
+    }
+
+    /// Reads a burn tensor back as a vector.
+    pub(crate) fn values<const D: usize>(t: &burn::tensor::Tensor<D>) -> Vec<f32> {
+        t.try_to_vec_as::<f32>().unwrap()
+    }
+
+    /// Forward outputs and autodiff gradients of burn-nn's `Conv2d`, with our weights copied in.
+    #[test]
+    fn agrees_with_burn_forward_and_gradients() {
+        use burn::module::Param;
+        use burn::nn::PaddingConfig2d;
+        use burn::tensor::{Device, Tensor, TensorData};
+        let device = Device::flex().autodiff();
+        let mut rng = Lcg(6);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let output = conv.forward(&x, n, input, &mut out).unwrap();
+            let r = rng.vec(out.len());
+            let (mut gw, mut gb, mut gx) = (vec![0.0; conv.weight.len()], vec![0.0; o], vec![0.0; x.len()]);
+            conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+
+            let p = padding.resolve("t", k).unwrap();
+            let mut theirs = burn::nn::conv::Conv2dConfig::new([c, o], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(&device);
+            theirs.weight = Param::from_tensor(Tensor::<4>::from_data(TensorData::new(conv.weight.clone(), [o, c, k, k]), &device));
+            theirs.bias = Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(conv.bias.clone(), [o]), &device)));
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device).require_grad();
+            let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [n, o, output.height, output.width]), &device);
+            let yt = theirs.forward(xt.clone());
+            assert_eq!(yt.dims(), [n, o, output.height, output.width]);
+            let label = format!("conv2d k{k} s{s} {padding:?} {h}x{w}");
+            close(&format!("{label} forward"), &out, &values(&yt));
+            let grads = (yt * rt).sum().backward();
+            close(&format!("{label} weight gradient"), &gw, &values(&theirs.weight.val().grad(&grads).unwrap()));
+            close(&format!("{label} bias gradient"), &gb, &values(&theirs.bias.as_ref().unwrap().val().grad(&grads).unwrap()));
+            close(&format!("{label} input gradient"), &gx, &values(&xt.grad(&grads).unwrap()));
+        }
+    }
+
     #[test]
     fn bad_inputs_are_refused_with_their_name() {
         let mut rng = Lcg(5);
