@@ -293,7 +293,7 @@ impl ConvTranspose2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::conv::tests::{Lcg, check_fd, dot};
+    use crate::layers::conv::tests::{Lcg, check_fd, close, dot, values};
 
     fn case(rng: &mut Lcg, c: usize, o: usize, k: usize, s: usize, padding: Padding, q: usize) -> ConvTranspose2d {
         let config = ConvTranspose2dConfig { in_channels: c, out_channels: o, kernel: k, stride: s, padding, output_padding: q };
@@ -414,6 +414,45 @@ mod tests {
         let (one, two) = (run(1), run(2));
         assert!(one.1.iter().any(|&g| g != 0.0));
         assert!(one == two, "results differ between 1 and 2 threads");
+    }
+
+    /// Forward outputs and autodiff gradients of burn-nn's `ConvTranspose2d`, with our weights copied
+    /// in.
+    #[test]
+    fn agrees_with_burn_forward_and_gradients() {
+        use burn::module::Param;
+        use burn::tensor::{Device, Tensor, TensorData};
+        let device = Device::flex().autodiff();
+        let mut rng = Lcg(15);
+        for (c, o, k, s, padding, q, h, w, n) in CASES {
+            let layer = case(&mut rng, c, o, k, s, padding, q);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let output = layer.forward(&x, n, input, &mut out).unwrap();
+            let r = rng.vec(out.len());
+            let (mut gw, mut gb, mut gx) = (vec![0.0; layer.weight.len()], vec![0.0; o], vec![0.0; x.len()]);
+            layer.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+
+            let p = padding.resolve("t", k).unwrap();
+            let mut theirs = burn::nn::conv::ConvTranspose2dConfig::new([c, o], [k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_padding_out([q, q])
+                .init(&device);
+            theirs.weight = Param::from_tensor(Tensor::<4>::from_data(TensorData::new(layer.weight.clone(), [c, o, k, k]), &device));
+            theirs.bias = Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(layer.bias.clone(), [o]), &device)));
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device).require_grad();
+            let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [n, o, output.height, output.width]), &device);
+            let yt = theirs.forward(xt.clone());
+            assert_eq!(yt.dims(), [n, o, output.height, output.width]);
+            let label = format!("conv_transpose2d k{k} s{s} {padding:?} q{q} {h}x{w}");
+            close(&format!("{label} forward"), &out, &values(&yt));
+            let grads = (yt * rt).sum().backward();
+            close(&format!("{label} weight gradient"), &gw, &values(&theirs.weight.val().grad(&grads).unwrap()));
+            close(&format!("{label} bias gradient"), &gb, &values(&theirs.bias.as_ref().unwrap().val().grad(&grads).unwrap()));
+            close(&format!("{label} input gradient"), &gx, &values(&xt.grad(&grads).unwrap()));
+        }
     }
 
     #[test]
