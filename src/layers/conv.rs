@@ -473,7 +473,9 @@ pub(crate) mod tests {
     }
 
     /// (in, out, kernel, stride, padding, height, width, batch)
-    const CASES: [(usize, usize, usize, usize, Padding, usize, usize, usize); 6] = [
+    type Case = (usize, usize, usize, usize, Padding, usize, usize, usize);
+
+    const CASES: [Case; 6] = [
         (2, 3, 3, 1, Padding::Same, 5, 7, 2),
         (3, 2, 2, 2, Padding::Zero(1), 6, 5, 3),
         (2, 2, 3, 2, Padding::Zero(0), 7, 6, 2),

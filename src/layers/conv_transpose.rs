@@ -301,7 +301,9 @@ mod tests {
     }
 
     /// (in, out, kernel, stride, padding, output padding, height, width, batch)
-    const CASES: [(usize, usize, usize, usize, Padding, usize, usize, usize, usize); 6] = [
+    type Case = (usize, usize, usize, usize, Padding, usize, usize, usize, usize);
+
+    const CASES: [Case; 6] = [
         (2, 3, 3, 1, Padding::Same, 0, 5, 4, 2),
         (3, 2, 4, 2, Padding::Zero(1), 0, 3, 4, 2),
         (2, 2, 3, 2, Padding::Zero(1), 1, 4, 3, 3),
