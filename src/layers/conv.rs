@@ -17,7 +17,7 @@
 //!
 //! which needs `H + 2p >= k` and `W + 2p >= k`. [`Padding::Zero`]`(p)` gives `p` directly;
 //! [`Padding::Same`] gives `p = (k - 1) / 2`, which keeps `H_out = H` and `W_out = W` at stride 1
-//! (and `ceil(H / s)`-like sizes at larger strides). "Same" needs an odd kernel: an even one would have
+//! (and `ceil(H / s)` at larger strides). "Same" needs an odd kernel: an even one would have
 //! to pad one side more than the other, which this layer does not do.
 //!
 //! The weight uses PyTorch's layout `[out_channels, in_channels, k, k]`. Each example is unfolded
