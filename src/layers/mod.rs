@@ -6,6 +6,9 @@
 //! `((b * channels + c) * height + y) * width + x`. Weights use PyTorch's layouts so that
 //! checkpoints load there unchanged.
 
+pub mod conv;
+pub mod conv_transpose;
+
 use crate::error::{Error, Result};
 
 pub mod local;

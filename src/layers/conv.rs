@@ -1,0 +1,688 @@
+//! 2-D convolution over NCHW batches: forward, and backward to weights, biases and input.
+//!
+//! # The math
+//!
+//! For an input of `C` maps of `H x W`, a kernel of `k x k`, stride `s` and zero padding `p` on every
+//! side, output channel `o` at row `y`, column `x` is
+//!
+//! ```text
+//! out[o, y, x] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * in[c, y*s + i - p, x*s + j - p]
+//! ```
+//!
+//! (reads outside the map are zero), and the output maps are `H_out x W_out` with
+//!
+//! ```text
+//! H_out = (H + 2p - k) / s + 1        W_out = (W + 2p - k) / s + 1        (integer division)
+//! ```
+//!
+//! which needs `H + 2p >= k` and `W + 2p >= k`. [`Padding::Zero`]`(p)` gives `p` directly;
+//! [`Padding::Same`] gives `p = (k - 1) / 2`, which keeps `H_out = H` and `W_out = W` at stride 1
+//! (and `ceil(H / s)` at larger strides). "Same" needs an odd kernel: an even one would have
+//! to pad one side more than the other, which this layer does not do.
+//!
+//! The weight uses PyTorch's layout `[out_channels, in_channels, k, k]`. Each example is unfolded
+//! (im2col) into a `[C k k, H_out W_out]` matrix and multiplied by the weight seen as
+//! `[out_channels, C k k]` in one GEMM ([`crate::tensor::matmul`]). The batch is cut into a fixed
+//! number of chunks that depends only on the batch size, processed in parallel with rayon; the
+//! per-chunk weight and bias gradients are summed in chunk order, so results do not depend on the
+//! number of threads.
+//!
+//! ```
+//! use compete::layers::MapShape;
+//! use compete::layers::conv::{Conv2d, Conv2dConfig, Padding};
+//!
+//! // 1 input map of 4x5, 2 output maps, 3x3 kernel, "same" padding: the maps keep their size.
+//! let config = Conv2dConfig { in_channels: 1, out_channels: 2, kernel: 3, stride: 1, padding: Padding::Same };
+//! let mut conv = Conv2d::zeros(config).unwrap();
+//! conv.weight[4] = 1.0; // output map 0: the centre tap, an identity
+//! conv.bias[1] = 0.5; // output map 1: a constant
+//! let input = MapShape::new("input", 1, 4, 5).unwrap();
+//! let x: Vec<f32> = (0..20).map(|v| v as f32).collect();
+//! let mut out = Vec::new();
+//! let shape = conv.forward(&x, 1, input, &mut out).unwrap();
+//! assert_eq!(shape, MapShape::new("output", 2, 4, 5).unwrap());
+//! assert_eq!(&out[..20], &x[..]);
+//! assert!(out[20..].iter().all(|&v| v == 0.5));
+//!
+//! // Gradients of sum(out) with respect to weights, biases and input.
+//! let grad_out = vec![1.0; out.len()];
+//! let (mut gw, mut gb, mut gx) = (vec![0.0; conv.weight.len()], vec![0.0; 2], vec![0.0; 20]);
+//! conv.backward(&x, 1, input, &grad_out, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+//! assert_eq!(gb, [20.0, 20.0]);
+//! assert_eq!(gw[4], x.iter().sum::<f32>()); // the centre tap sees every input value once
+//! assert!(gx.iter().all(|&g| g == 1.0)); // only the centre tap is non-zero
+//! ```
+
+use rayon::prelude::*;
+
+use super::MapShape;
+use crate::error::{Error, Result};
+use crate::io::memory::{bytes, check_alloc};
+use crate::tensor::{Matrix, Op, matmul};
+
+/// Zero padding of a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Padding {
+    /// `(k - 1) / 2` zeros on each side, which keeps the map size at stride 1; needs an odd kernel.
+    Same,
+    /// This many zeros on each side.
+    Zero(usize),
+}
+
+impl Padding {
+    /// The zeros added on each side for a `kernel x kernel` kernel; `what` names the layer in errors
+    /// (an even kernel with [`Padding::Same`] is refused).
+    pub fn resolve(self, what: &str, kernel: usize) -> Result<usize> {
+        match self {
+            Padding::Zero(p) => Ok(p),
+            Padding::Same if kernel % 2 == 1 => Ok((kernel - 1) / 2),
+            Padding::Same => Err(Error::param(
+                format!("{what}.kernel"),
+                kernel,
+                "an odd kernel with \"same\" padding (an even kernel would need more padding on one side than the other; use an explicit zero padding)",
+            )),
+        }
+    }
+}
+
+/// The hyper-parameters of a [`Conv2d`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Conv2dConfig {
+    /// Input feature maps.
+    pub in_channels: usize,
+    /// Output feature maps.
+    pub out_channels: usize,
+    /// Side of the square kernel.
+    pub kernel: usize,
+    /// Step between neighbouring windows, in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: Padding,
+}
+
+impl Conv2dConfig {
+    /// Checks every field: channels, kernel and stride at least 1, "same" padding with an odd kernel.
+    pub fn validate(&self) -> Result<()> {
+        check_positive("conv2d.in_channels", self.in_channels)?;
+        check_positive("conv2d.out_channels", self.out_channels)?;
+        check_positive("conv2d.kernel", self.kernel)?;
+        check_positive("conv2d.stride", self.stride)?;
+        self.padding.resolve("conv2d", self.kernel)?;
+        Ok(())
+    }
+
+    /// Zeros added on each side.
+    pub fn pad(&self) -> Result<usize> {
+        self.padding.resolve("conv2d", self.kernel)
+    }
+
+    /// Values of the weight, `out_channels * in_channels * kernel * kernel`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.in_channels * self.kernel * self.kernel
+    }
+}
+
+/// A 2-D convolution with a bias per output map (see the [module documentation](self) for the math).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Conv2d {
+    /// The hyper-parameters.
+    pub config: Conv2dConfig,
+    /// `[out_channels, in_channels, kernel, kernel]`, row-major (PyTorch's layout).
+    pub weight: Vec<f32>,
+    /// `[out_channels]`.
+    pub bias: Vec<f32>,
+}
+
+impl Conv2d {
+    /// A layer with the given parameters; refuses an invalid configuration or buffers of the wrong
+    /// length.
+    pub fn new(config: Conv2dConfig, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self> {
+        let conv = Conv2d { config, weight, bias };
+        conv.check_params()?;
+        Ok(conv)
+    }
+
+    /// A layer whose weights and biases are all zero.
+    pub fn zeros(config: Conv2dConfig) -> Result<Self> {
+        config.validate()?;
+        check_alloc("the weights of a conv2d layer", bytes(&[config.weight_len()], 4))?;
+        Ok(Conv2d { config, weight: vec![0.0; config.weight_len()], bias: vec![0.0; config.out_channels] })
+    }
+
+    fn check_params(&self) -> Result<()> {
+        let c = &self.config;
+        c.validate()?;
+        check_len(
+            "conv2d.weight",
+            self.weight.len(),
+            c.weight_len(),
+            &format!("out_channels {} x in_channels {} x kernel {} x kernel {}", c.out_channels, c.in_channels, c.kernel, c.kernel),
+        )?;
+        check_len("conv2d.bias", self.bias.len(), c.out_channels, "one per output channel")
+    }
+
+    /// The output shape for `input`; refuses a channel count other than `in_channels` and a kernel
+    /// larger than the padded input.
+    pub fn output_shape(&self, input: MapShape) -> Result<MapShape> {
+        Ok(self.geometry(input)?.col_shape(self.config.out_channels))
+    }
+
+    fn geometry(&self, input: MapShape) -> Result<Geometry> {
+        let c = &self.config;
+        c.validate()?;
+        if input.channels != c.in_channels {
+            return Err(Error::shape(
+                "conv2d input",
+                format!("{input} (channels x height x width)"),
+                format!("{} input channels", c.in_channels),
+            ));
+        }
+        let pad = c.pad()?;
+        Geometry::conv("conv2d", input, c.kernel, c.stride, pad)
+    }
+
+    /// Applies the layer to `n` examples of shape `input` in `x` (`n * input.size()` values, NCHW),
+    /// writing `out` (resized to `n * output.size()`), and returns the output shape.
+    pub fn forward(&self, x: &[f32], n: usize, input: MapShape, out: &mut Vec<f32>) -> Result<MapShape> {
+        self.check_params()?;
+        let g = self.geometry(input)?;
+        let output = g.col_shape(self.config.out_channels);
+        check_len("conv2d input x", x.len(), n.saturating_mul(input.size()), &format!("n {n} x {input}"))?;
+        check_alloc("the output of a conv2d layer", bytes(&[n, output.size()], 4))?;
+        check_alloc("the unfolded input (im2col) of a conv2d layer", bytes(&[chunks(n).1, g.rows(), g.cols()], 4))?;
+        out.clear();
+        out.resize(n * output.size(), 0.0);
+        if n == 0 {
+            return Ok(output);
+        }
+        let chunk = chunks(n).0;
+        let w = Matrix { rows: self.config.out_channels, cols: g.rows(), data: self.weight.clone() };
+        out.par_chunks_mut(chunk * output.size()).zip(x.par_chunks(chunk * input.size())).try_for_each(|(out, x)| -> Result<()> {
+            let mut col = Matrix::zeros(g.rows(), g.cols());
+            let mut y = Matrix::zeros(w.rows, g.cols());
+            for (out, x) in out.chunks_mut(output.size()).zip(x.chunks(input.size())) {
+                g.im2col(x, &mut col.data);
+                matmul(&mut y, &w, Op::N, &col, Op::N, false)?;
+                for (o, (dst, src)) in out.chunks_mut(g.cols()).zip(y.data.chunks(g.cols())).enumerate() {
+                    let b = self.bias[o];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d = s + b;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(output)
+    }
+
+    /// Back-propagates `grad_out` (the loss gradient with respect to the `n * output.size()` values
+    /// [`Conv2d::forward`] wrote for the same `x`): **overwrites** `grad_w` (`weight.len()` values)
+    /// and `grad_b` (`out_channels`) with the gradients summed over the batch, and `grad_x`
+    /// (`x.len()` values), when given, with the gradient with respect to the input.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        x: &[f32],
+        n: usize,
+        input: MapShape,
+        grad_out: &[f32],
+        grad_w: &mut [f32],
+        grad_b: &mut [f32],
+        grad_x: Option<&mut [f32]>,
+    ) -> Result<()> {
+        self.check_params()?;
+        let g = self.geometry(input)?;
+        let out_ch = self.config.out_channels;
+        let output = g.col_shape(out_ch);
+        check_len("conv2d input x", x.len(), n.saturating_mul(input.size()), &format!("n {n} x {input}"))?;
+        check_len("conv2d grad_out", grad_out.len(), n.saturating_mul(output.size()), &format!("n {n} x output {output}"))?;
+        check_len("conv2d grad_w", grad_w.len(), self.weight.len(), "the weight's length")?;
+        check_len("conv2d grad_b", grad_b.len(), out_ch, "one per output channel")?;
+        if let Some(gx) = grad_x.as_deref() {
+            check_len("conv2d grad_x", gx.len(), x.len(), &format!("n {n} x {input}"))?;
+        }
+        let (chunk, count) = chunks(n);
+        check_alloc("the per-chunk weight gradients of a conv2d layer", bytes(&[count, self.weight.len() + 2 * g.rows() * g.cols()], 4))?;
+        let w = Matrix { rows: out_ch, cols: g.rows(), data: self.weight.clone() };
+        let gx_chunks: Vec<Option<&mut [f32]>> = match grad_x {
+            Some(gx) => gx.chunks_mut(chunk.max(1) * input.size()).map(Some).collect(),
+            None => (0..count).map(|_| None).collect(),
+        };
+        let partials = gx_chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(ci, mut gx)| -> Result<(Matrix, Vec<f32>)> {
+                let mut gw = Matrix::zeros(out_ch, g.rows());
+                let mut gb = vec![0.0f32; out_ch];
+                let mut col = Matrix::zeros(g.rows(), g.cols());
+                let mut go = Matrix::zeros(out_ch, g.cols());
+                let mut dcol = Matrix::zeros(g.rows(), g.cols());
+                let end = ((ci + 1) * chunk).min(n);
+                for (j, b) in (ci * chunk..end).enumerate() {
+                    go.data.copy_from_slice(&grad_out[b * output.size()..(b + 1) * output.size()]);
+                    for (o, row) in go.data.chunks(g.cols()).enumerate() {
+                        gb[o] += row.iter().sum::<f32>();
+                    }
+                    g.im2col(&x[b * input.size()..(b + 1) * input.size()], &mut col.data);
+                    matmul(&mut gw, &go, Op::N, &col, Op::T, j > 0)?;
+                    if let Some(gx) = gx.as_deref_mut() {
+                        matmul(&mut dcol, &w, Op::T, &go, Op::N, false)?;
+                        let dst = &mut gx[j * input.size()..(j + 1) * input.size()];
+                        dst.fill(0.0);
+                        g.col2im(&dcol.data, dst);
+                    }
+                }
+                Ok((gw, gb))
+            })
+            .collect::<Vec<_>>();
+        grad_w.fill(0.0);
+        grad_b.fill(0.0);
+        for part in partials {
+            let (gw, gb) = part?;
+            grad_w.iter_mut().zip(&gw.data).for_each(|(d, s)| *d += s);
+            grad_b.iter_mut().zip(&gb).for_each(|(d, s)| *d += s);
+        }
+        Ok(())
+    }
+}
+
+/// Examples per chunk and number of chunks for a batch of `n`: at most [`MAX_CHUNKS`] chunks, a
+/// function of `n` only (never of the thread count), so that sums over the batch are reproducible.
+pub(crate) fn chunks(n: usize) -> (usize, usize) {
+    if n == 0 {
+        return (1, 0);
+    }
+    let chunk = n.div_ceil(MAX_CHUNKS);
+    (chunk, n.div_ceil(chunk))
+}
+
+/// The most chunks a batch is cut into (the parallelism available, and the number of partial weight
+/// gradients held at once).
+pub(crate) const MAX_CHUNKS: usize = 16;
+
+/// Refuses a shape with an empty dimension.
+pub(crate) fn check_shape(what: &str, input: MapShape) -> Result<()> {
+    if input.size() == 0 {
+        return Err(Error::shape(format!("{what} input"), input.to_string(), "channels, height and width all at least 1"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_positive(name: &str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(Error::param(name, value, "at least 1"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_len(what: &str, got: usize, want: usize, expected: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::shape(what, format!("{got} values"), format!("{want} ({expected})")));
+    }
+    Ok(())
+}
+
+/// The geometry shared by a convolution and its transpose: a `channels x h x w` map (the "image"
+/// side) read by `k x k` windows with stride `s` and padding `p`, giving `oh x ow` window positions
+/// (the "column" side). The unfolded matrix is `[channels k k, oh ow]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub channels: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub s: usize,
+    pub p: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// The geometry of a convolution of `input`; refuses a kernel larger than the padded input.
+    pub fn conv(what: &str, input: MapShape, k: usize, s: usize, p: usize) -> Result<Self> {
+        check_shape(what, input)?;
+        let (ph, pw) = (input.height.saturating_add(2 * p), input.width.saturating_add(2 * p));
+        if k > ph || k > pw {
+            return Err(Error::param(
+                format!("{what}.kernel"),
+                k,
+                format!("at most the padded input, {ph}x{pw} (input {}x{} with padding {p})", input.height, input.width),
+            ));
+        }
+        Ok(Geometry { channels: input.channels, h: input.height, w: input.width, k, s, p, oh: (ph - k) / s + 1, ow: (pw - k) / s + 1 })
+    }
+
+    /// Rows of the unfolded matrix, `channels k k`.
+    pub fn rows(&self) -> usize {
+        self.channels * self.k * self.k
+    }
+
+    /// Columns of the unfolded matrix, `oh ow`.
+    pub fn cols(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The window-side shape with `channels` maps.
+    pub fn col_shape(&self, channels: usize) -> MapShape {
+        MapShape { channels, height: self.oh, width: self.ow }
+    }
+
+    /// For window row `oy` and kernel row `i`: the image row, or `None` in the padding.
+    #[inline]
+    fn src(o: usize, i: usize, s: usize, p: usize, len: usize) -> Option<usize> {
+        let v = (o * s + i).checked_sub(p)?;
+        (v < len).then_some(v)
+    }
+
+    /// Unfolds one example's image (`channels h w` values) into `col` (`rows() * cols()` values).
+    pub fn im2col(&self, img: &[f32], col: &mut [f32]) {
+        let (k, cols) = (self.k, self.cols());
+        for c in 0..self.channels {
+            let plane = &img[c * self.h * self.w..(c + 1) * self.h * self.w];
+            for i in 0..k {
+                for j in 0..k {
+                    let row = &mut col[((c * k + i) * k + j) * cols..][..cols];
+                    for oy in 0..self.oh {
+                        let dst = &mut row[oy * self.ow..(oy + 1) * self.ow];
+                        match Self::src(oy, i, self.s, self.p, self.h) {
+                            None => dst.fill(0.0),
+                            Some(y) => {
+                                let src = &plane[y * self.w..(y + 1) * self.w];
+                                for (ox, d) in dst.iter_mut().enumerate() {
+                                    *d = Self::src(ox, j, self.s, self.p, self.w).map_or(0.0, |x| src[x]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the unfolded `col` back onto `img` (the transpose of [`Geometry::im2col`]): every window
+    /// entry is added to the image value it was read from.
+    pub fn col2im(&self, col: &[f32], img: &mut [f32]) {
+        let (k, cols) = (self.k, self.cols());
+        for c in 0..self.channels {
+            let plane = &mut img[c * self.h * self.w..(c + 1) * self.h * self.w];
+            for i in 0..k {
+                for j in 0..k {
+                    let row = &col[((c * k + i) * k + j) * cols..][..cols];
+                    for oy in 0..self.oh {
+                        if let Some(y) = Self::src(oy, i, self.s, self.p, self.h) {
+                            let dst = &mut plane[y * self.w..(y + 1) * self.w];
+                            for (ox, v) in row[oy * self.ow..(oy + 1) * self.ow].iter().enumerate() {
+                                if let Some(x) = Self::src(ox, j, self.s, self.p, self.w) {
+                                    dst[x] += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Deterministic numbers in [-1, 1) (a 64-bit LCG).
+    pub(crate) struct Lcg(pub u64);
+
+    impl Lcg {
+        pub fn next(&mut self) -> f32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+
+        pub fn vec(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| self.next()).collect()
+        }
+    }
+
+    /// `sum(out * r)` in f64.
+    pub(crate) fn dot(out: &[f32], r: &[f32]) -> f64 {
+        assert_eq!(out.len(), r.len());
+        out.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum()
+    }
+
+    /// Compares `analytic` with central differences of `loss` around `base`, every coordinate.
+    pub(crate) fn check_fd(label: &str, analytic: &[f32], base: &[f32], loss: &dyn Fn(&[f32]) -> f64) {
+        assert_eq!(analytic.len(), base.len(), "{label}");
+        let eps = 1e-2f32;
+        let mut largest = 0.0f64;
+        for i in 0..base.len() {
+            let mut v = base.to_vec();
+            v[i] = base[i] + eps;
+            let up = loss(&v);
+            v[i] = base[i] - eps;
+            let down = loss(&v);
+            let fd = (up - down) / (2.0 * eps as f64);
+            let a = analytic[i] as f64;
+            largest = largest.max(a.abs());
+            assert!((a - fd).abs() <= 2e-3 * (1.0 + a.abs()), "{label} {i}: analytic {a} vs finite difference {fd}");
+        }
+        assert!(largest > 0.1, "{label}: every gradient is near zero, the check would be vacuous");
+    }
+
+    fn conv_case(rng: &mut Lcg, c: usize, o: usize, k: usize, s: usize, padding: Padding) -> Conv2d {
+        let config = Conv2dConfig { in_channels: c, out_channels: o, kernel: k, stride: s, padding };
+        Conv2d::new(config, rng.vec(config.weight_len()), rng.vec(o)).unwrap()
+    }
+
+    /// (in, out, kernel, stride, padding, height, width, batch)
+    type Case = (usize, usize, usize, usize, Padding, usize, usize, usize);
+
+    const CASES: [Case; 6] = [
+        (2, 3, 3, 1, Padding::Same, 5, 7, 2),
+        (3, 2, 2, 2, Padding::Zero(1), 6, 5, 3),
+        (2, 2, 3, 2, Padding::Zero(0), 7, 6, 2),
+        (3, 4, 1, 1, Padding::Zero(0), 3, 4, 2),
+        (1, 2, 5, 3, Padding::Zero(2), 4, 9, 3),
+        (2, 1, 5, 1, Padding::Same, 6, 3, 1),
+    ];
+
+    #[test]
+    fn output_sizes_follow_the_formula() {
+        let mut rng = Lcg(1);
+        for (c, o, k, s, padding, h, w, _) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let p = padding.resolve("t", k).unwrap();
+            let shape = conv.output_shape(MapShape::new("x", c, h, w).unwrap()).unwrap();
+            assert_eq!(shape, MapShape { channels: o, height: (h + 2 * p - k) / s + 1, width: (w + 2 * p - k) / s + 1 });
+            if padding == Padding::Same && s == 1 {
+                assert_eq!((shape.height, shape.width), (h, w));
+            }
+        }
+    }
+
+    /// The forward pass against the defining sum, written out naively.
+    #[test]
+    fn forward_matches_the_defining_sum() {
+        let mut rng = Lcg(2);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let shape = conv.forward(&x, n, input, &mut out).unwrap();
+            let p = padding.resolve("t", k).unwrap() as isize;
+            for b in 0..n {
+                for oc in 0..o {
+                    for y in 0..shape.height {
+                        for xx in 0..shape.width {
+                            let mut sum = conv.bias[oc] as f64;
+                            for ic in 0..c {
+                                for i in 0..k {
+                                    for j in 0..k {
+                                        let (iy, ix) = ((y * s + i) as isize - p, (xx * s + j) as isize - p);
+                                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                            sum += conv.weight[((oc * c + ic) * k + i) * k + j] as f64
+                                                * x[((b * c + ic) * h + iy as usize) * w + ix as usize] as f64;
+                                        }
+                                    }
+                                }
+                            }
+                            let got = out[((b * o + oc) * shape.height + y) * shape.width + xx] as f64;
+                            assert!((got - sum).abs() < 1e-4, "{padding:?} k{k} s{s}: {got} vs {sum}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Lcg(3);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let output = conv.output_shape(input).unwrap();
+            let r = rng.vec(n * output.size());
+            let (mut gw, mut gb, mut gx) = (vec![9.0; conv.weight.len()], vec![9.0; o], vec![9.0; x.len()]);
+            conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+            let label = format!("conv2d k{k} s{s} {padding:?} {h}x{w}");
+            let run = |conv: &Conv2d, x: &[f32]| {
+                let mut out = Vec::new();
+                conv.forward(x, n, input, &mut out).unwrap();
+                dot(&out, &r)
+            };
+            check_fd(&format!("{label} weight"), &gw, &conv.weight, &|v| run(&Conv2d { weight: v.to_vec(), ..conv.clone() }, &x));
+            check_fd(&format!("{label} bias"), &gb, &conv.bias, &|v| run(&Conv2d { bias: v.to_vec(), ..conv.clone() }, &x));
+            check_fd(&format!("{label} input"), &gx, &x, &|v| run(&conv, v));
+            // Without grad_x the parameter gradients are the same.
+            let (mut gw2, mut gb2) = (vec![0.0; gw.len()], vec![0.0; o]);
+            conv.backward(&x, n, input, &r, &mut gw2, &mut gb2, None).unwrap();
+            assert_eq!((gw2, gb2), (gw, gb));
+        }
+    }
+
+    /// Forward and backward on 1 and 2 threads, bit for bit, on a batch cut into several chunks
+    /// and products large enough for the GEMM to go parallel.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let mut rng = Lcg(4);
+        let conv = conv_case(&mut rng, 3, 8, 5, 1, Padding::Same);
+        let input = MapShape::new("x", 3, 32, 32).unwrap();
+        let n = 20;
+        let x = rng.vec(n * input.size());
+        let r = rng.vec(n * conv.output_shape(input).unwrap().size());
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                let mut out = Vec::new();
+                conv.forward(&x, n, input, &mut out).unwrap();
+                let (mut gw, mut gb, mut gx) = (vec![0.0; conv.weight.len()], vec![0.0; 8], vec![0.0; x.len()]);
+                conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+                (out, gw, gb, gx)
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one.1.iter().any(|&g| g != 0.0));
+        assert!(one == two, "results differ between 1 and 2 threads");
+    }
+
+    /// `got` against burn's `want`, within 1e-4 relative to the largest magnitude of `want`.
+    pub(crate) fn close(label: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{label}: lengths");
+        let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * scale.max(w.abs()) + 1e-6, "{label} {i}: ours {g} vs burn {w}");
+        }
+    }
+
+    /// Reads a burn tensor back as a vector.
+    pub(crate) fn values<const D: usize>(t: &burn::tensor::Tensor<D>) -> Vec<f32> {
+        t.try_to_vec_as::<f32>().unwrap()
+    }
+
+    /// Forward outputs and autodiff gradients of burn-nn's `Conv2d`, with our weights copied in.
+    #[test]
+    fn agrees_with_burn_forward_and_gradients() {
+        use burn::module::Param;
+        use burn::nn::PaddingConfig2d;
+        use burn::tensor::{Device, Tensor, TensorData};
+        let device = Device::flex().autodiff();
+        let mut rng = Lcg(6);
+        for (c, o, k, s, padding, h, w, n) in CASES {
+            let conv = conv_case(&mut rng, c, o, k, s, padding);
+            let input = MapShape::new("x", c, h, w).unwrap();
+            let x = rng.vec(n * input.size());
+            let mut out = Vec::new();
+            let output = conv.forward(&x, n, input, &mut out).unwrap();
+            let r = rng.vec(out.len());
+            let (mut gw, mut gb, mut gx) = (vec![0.0; conv.weight.len()], vec![0.0; o], vec![0.0; x.len()]);
+            conv.backward(&x, n, input, &r, &mut gw, &mut gb, Some(&mut gx)).unwrap();
+
+            let p = padding.resolve("t", k).unwrap();
+            let mut theirs = burn::nn::conv::Conv2dConfig::new([c, o], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .init(&device);
+            theirs.weight = Param::from_tensor(Tensor::<4>::from_data(TensorData::new(conv.weight.clone(), [o, c, k, k]), &device));
+            theirs.bias = Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(conv.bias.clone(), [o]), &device)));
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device).require_grad();
+            let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [n, o, output.height, output.width]), &device);
+            let yt = theirs.forward(xt.clone());
+            assert_eq!(yt.dims(), [n, o, output.height, output.width]);
+            let label = format!("conv2d k{k} s{s} {padding:?} {h}x{w}");
+            close(&format!("{label} forward"), &out, &values(&yt));
+            let grads = (yt * rt).sum().backward();
+            close(&format!("{label} weight gradient"), &gw, &values(&theirs.weight.val().grad(&grads).unwrap()));
+            close(&format!("{label} bias gradient"), &gb, &values(&theirs.bias.as_ref().unwrap().val().grad(&grads).unwrap()));
+            close(&format!("{label} input gradient"), &gx, &values(&xt.grad(&grads).unwrap()));
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_their_name() {
+        let mut rng = Lcg(5);
+        let good = Conv2dConfig { in_channels: 2, out_channels: 3, kernel: 3, stride: 1, padding: Padding::Zero(1) };
+        let refused = |config: Conv2dConfig, name: &str| {
+            let e = Conv2d::zeros(config).unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        };
+        refused(Conv2dConfig { stride: 0, ..good }, "conv2d.stride");
+        refused(Conv2dConfig { kernel: 0, ..good }, "conv2d.kernel");
+        refused(Conv2dConfig { in_channels: 0, ..good }, "conv2d.in_channels");
+        refused(Conv2dConfig { out_channels: 0, ..good }, "conv2d.out_channels");
+        let even = Conv2d::zeros(Conv2dConfig { kernel: 4, padding: Padding::Same, ..good }).unwrap_err().to_string();
+        assert!(even.contains("conv2d.kernel") && even.contains("odd"), "{even}");
+        let e = Conv2d::new(good, vec![0.0; 5], vec![0.0; 3]).unwrap_err().to_string();
+        assert!(e.contains("conv2d.weight") && e.contains("54"), "{e}");
+        let e = Conv2d::new(good, vec![0.0; 54], vec![0.0; 2]).unwrap_err().to_string();
+        assert!(e.contains("conv2d.bias"), "{e}");
+
+        let conv = Conv2d::new(good, rng.vec(54), rng.vec(3)).unwrap();
+        let input = MapShape::new("x", 2, 4, 4).unwrap();
+        let x = vec![0.0; 2 * input.size()];
+        let mut out = Vec::new();
+        let e = conv.output_shape(MapShape::new("x", 3, 4, 4).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv2d input") && e.contains("2 input channels"), "{e}");
+        let big = Conv2d::zeros(Conv2dConfig { kernel: 7, ..good }).unwrap();
+        let e = big.output_shape(MapShape::new("x", 2, 4, 9).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("conv2d.kernel") && e.contains("6x11"), "{e}");
+        let e = conv.forward(&x[1..], 2, input, &mut out).unwrap_err().to_string();
+        assert!(e.contains("conv2d input x"), "{e}");
+        conv.forward(&x, 2, input, &mut out).unwrap();
+        let (mut gw, mut gb, mut gx) = (vec![0.0; 54], vec![0.0; 3], vec![0.0; x.len()]);
+        let e = conv.backward(&x, 2, input, &out[1..], &mut gw, &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_out"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw[1..], &mut gb, None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_w"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw, &mut gb[1..], None).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_b"), "{e}");
+        let e = conv.backward(&x, 2, input, &out, &mut gw, &mut gb, Some(&mut gx[1..])).unwrap_err().to_string();
+        assert!(e.contains("conv2d grad_x"), "{e}");
+        let e = conv.output_shape(MapShape { channels: 2, height: 0, width: 4 }).unwrap_err().to_string();
+        assert!(e.contains("conv2d input"), "{e}");
+        // A mutated configuration is checked again at use.
+        let mut broken = conv.clone();
+        broken.config.stride = 0;
+        let e = broken.forward(&x, 2, input, &mut out).unwrap_err().to_string();
+        assert!(e.contains("conv2d.stride"), "{e}");
+    }
+}
