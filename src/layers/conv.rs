@@ -60,30 +60,7 @@ use crate::error::{Error, Result};
 use crate::io::memory::{bytes, check_alloc};
 use crate::tensor::{Matrix, Op, matmul};
 
-/// Zero padding of a convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Padding {
-    /// `(k - 1) / 2` zeros on each side, which keeps the map size at stride 1; needs an odd kernel.
-    Same,
-    /// This many zeros on each side.
-    Zero(usize),
-}
-
-impl Padding {
-    /// The zeros added on each side for a `kernel x kernel` kernel; `what` names the layer in errors
-    /// (an even kernel with [`Padding::Same`] is refused).
-    pub fn resolve(self, what: &str, kernel: usize) -> Result<usize> {
-        match self {
-            Padding::Zero(p) => Ok(p),
-            Padding::Same if kernel % 2 == 1 => Ok((kernel - 1) / 2),
-            Padding::Same => Err(Error::param(
-                format!("{what}.kernel"),
-                kernel,
-                "an odd kernel with \"same\" padding (an even kernel would need more padding on one side than the other; use an explicit zero padding)",
-            )),
-        }
-    }
-}
+pub use super::Padding;
 
 /// The hyper-parameters of a [`Conv2d`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

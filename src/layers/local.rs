@@ -86,15 +86,7 @@ use crate::error::{Error, Result};
 use crate::io::memory::{bytes, check_alloc};
 use crate::tensor::{Matrix, Op, matmul};
 
-/// Zeros added around every input map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Padding {
-    /// `(kernel - 1) / 2` zeros on every side, for an odd kernel: the output has `ceil(h / stride)`
-    /// rows (the input's size at stride 1, as PyTorch's `padding="same"`).
-    Same,
-    /// `p` zeros on every side (PyTorch's `padding=p`; 0 is "valid").
-    Zero(usize),
-}
+pub use super::Padding;
 
 /// The hyper-parameters of a [`Local`] layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -584,5 +576,47 @@ mod tests {
         broken = layer.clone();
         broken.output.height += 1;
         assert!(broken.backward(&x, &g, 1).unwrap_err().to_string().contains("locally connected output"));
+    }
+
+    #[test]
+    fn tied_location_weights_equal_the_convolution_layer() {
+        use crate::layers::conv::{Conv2d, Conv2dConfig};
+        for (kernel, stride, padding, (h, w)) in
+            [(3, 1, Padding::Same, (6, 5)), (3, 2, Padding::Zero(1), (7, 6)), (1, 1, Padding::Zero(0), (4, 4))]
+        {
+            let (cin, cout, n) = (2, 3, 4);
+            let input = MapShape::new("test input", cin, h, w).unwrap();
+            let cfg = Conv2dConfig { in_channels: cin, out_channels: cout, kernel, stride, padding };
+            let cw: Vec<f32> = (0..cout * cin * kernel * kernel).map(|i| ((i * 37 % 17) as f32 - 8.0) / 9.0).collect();
+            let cb: Vec<f32> = (0..cout).map(|o| o as f32 * 0.1 - 0.1).collect();
+            let conv = Conv2d::new(cfg, cw.clone(), cb.clone()).unwrap();
+            let lc = LocalConfig { in_channels: cin, out_channels: cout, kernel, stride, padding };
+            let mut local = Local::new(lc, input, 1).unwrap();
+            let out = local.output;
+            for i in 0..out.height {
+                for j in 0..out.width {
+                    for o in 0..cout {
+                        local.bias[(o * out.height + i) * out.width + j] = cb[o];
+                        for c in 0..cin {
+                            for u in 0..kernel {
+                                for v in 0..kernel {
+                                    let k = local.weight_index(i, j, o, c, u, v);
+                                    local.weight[k] = cw[((o * cin + c) * kernel + u) * kernel + v];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let x: Vec<f32> = (0..n * input.size()).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 25.0).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let shape = conv.forward(&x, n, input, &mut a).unwrap();
+            assert_eq!(shape, out);
+            local.forward(&x, n, &mut b).unwrap();
+            assert_eq!(a.len(), b.len());
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() < 1e-4 * (1.0 + q.abs()), "k {kernel} s {stride}: conv {p} vs tied local {q}");
+            }
+        }
     }
 }

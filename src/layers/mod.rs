@@ -8,11 +8,35 @@
 
 pub mod conv;
 pub mod conv_transpose;
+pub mod local;
+pub mod pool;
 
 use crate::error::{Error, Result};
 
-pub mod local;
-pub mod pool;
+/// Zero padding of a convolution or locally connected layer, the same for all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Padding {
+    /// `(k - 1) / 2` zeros on each side, which keeps the map size at stride 1; needs an odd kernel.
+    Same,
+    /// This many zeros on each side.
+    Zero(usize),
+}
+
+impl Padding {
+    /// The zeros added on each side for a `kernel x kernel` kernel; `what` names the layer in errors
+    /// (an even kernel with [`Padding::Same`] is refused).
+    pub fn resolve(self, what: &str, kernel: usize) -> Result<usize> {
+        match self {
+            Padding::Zero(p) => Ok(p),
+            Padding::Same if kernel % 2 == 1 => Ok((kernel - 1) / 2),
+            Padding::Same => Err(Error::param(
+                format!("{what}.kernel"),
+                kernel,
+                "an odd kernel with \"same\" padding (an even kernel would need more padding on one side than the other; use an explicit zero padding)",
+            )),
+        }
+    }
+}
 
 /// The shape of one example's feature maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
