@@ -192,19 +192,24 @@ impl ParamRule {
     }
 
     /// Applies this rule's constraints to `p` (whatever its name; see [`ParamRule::matches`]).
+    ///
+    /// Norm constraints are about units' weight vectors, so they act on [`ParamKind::Weight`]
+    /// parameters only; a bias is only clipped.
     pub fn constrain(&self, p: &mut ParamMut<'_>) {
-        let (rows, cols) = p.matrix_dims();
-        if let Some(c) = self.max_norm_rows {
-            scale_rows(p.data, cols, |n| if n > c { Some(c / n) } else { None });
-        }
-        if let Some(c) = self.max_norm_cols {
-            scale_cols(p.data, rows, cols, |n| if n > c { Some(c / n) } else { None });
-        }
-        if let Some(c) = self.norm_rows {
-            scale_rows(p.data, cols, |n| if n > 0.0 { Some(c / n) } else { None });
-        }
-        if let Some(c) = self.norm_cols {
-            scale_cols(p.data, rows, cols, |n| if n > 0.0 { Some(c / n) } else { None });
+        if p.kind == ParamKind::Weight {
+            let (rows, cols) = p.matrix_dims();
+            if let Some(c) = self.max_norm_rows {
+                scale_rows(p.data, cols, |n| if n > c { Some(c / n) } else { None });
+            }
+            if let Some(c) = self.max_norm_cols {
+                scale_cols(p.data, rows, cols, |n| if n > c { Some(c / n) } else { None });
+            }
+            if let Some(c) = self.norm_rows {
+                scale_rows(p.data, cols, |n| if n > 0.0 { Some(c / n) } else { None });
+            }
+            if let Some(c) = self.norm_cols {
+                scale_cols(p.data, rows, cols, |n| if n > 0.0 { Some(c / n) } else { None });
+            }
         }
         if let Some(c) = self.clip {
             p.data.iter_mut().for_each(|v| *v = v.clamp(-c, c));

@@ -11,4 +11,4 @@ pub mod tensors;
 
 pub use atomic::{create_out_dir, write_atomic, write_json};
 pub use memory::check_alloc;
-pub use tensors::{Named, TensorMap, load_tensors, save_tensors};
+pub use tensors::{Named, TensorMap, load_tensors, read_metadata, save_tensors};

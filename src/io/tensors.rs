@@ -53,6 +53,29 @@ pub fn load_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)>
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
+/// The string metadata of a safetensors file, reading its header only (not the tensors): how a
+/// run's recovery tells which epoch a checkpoint holds.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| Error::io(path, e))?;
+    let n = u64::from_le_bytes(len);
+    if n.checked_add(8).is_none_or(|end| end > size) {
+        return Err(Error::format(path, format!("file is {size} bytes but its header announces {n} more: the file is truncated")));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| Error::format(path, format!("not a safetensors file: header is not JSON ({e})")))?;
+    Ok(header
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default())
+}
+
 /// Checks the file's length against its header: 8 bytes of header length, the JSON header, then the
 /// data, whose end is the largest `data_offsets` end in the header.
 fn check_length(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -105,6 +128,7 @@ mod tests {
         let (t, m) = load_tensors(&path).unwrap();
         assert_eq!(t["a"], (vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]));
         assert_eq!(m["k"], "v");
+        assert_eq!(read_metadata(&path).unwrap(), m);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
         let err = load_tensors(&path).unwrap_err().to_string();

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::models::Model;
 use crate::models::mlp::{Mlp, MlpConfig};
 
 pub use crate::io::{Named, TensorMap, load_tensors, save_tensors};
@@ -37,6 +36,3 @@ pub fn load_mlp_expecting(path: &Path, expected: &MlpConfig) -> Result<Mlp> {
 pub fn describe(config: &MlpConfig) -> String {
     config.describe()
 }
-
-/// The kind name of MLP checkpoints.
-pub const MLP_KIND: &str = Mlp::KIND;

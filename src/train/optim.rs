@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::{Named, TensorMap};
 use crate::models::learner::Update;
-use crate::params::{ParamKind, ParamRule, Parameters};
+use crate::params::{ParamKind, ParamMut, ParamRule, Parameters};
 
 /// Which update rule to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,27 +167,20 @@ impl Optimizer {
                 }
             }
         }
-        for (w, slot) in params.iter_mut().zip(&self.slots) {
-            for &r in &slot.constraints {
-                let rule = &self.rules[r];
-                // Norm constraints are about units' weight vectors; a bias is only clipped.
-                if slot.kind == ParamKind::Weight {
-                    rule.constrain(w);
-                } else if let Some(c) = rule.clip {
-                    w.data.iter_mut().for_each(|v| *v = v.clamp(-c, c));
-                }
-            }
-        }
+        self.apply_constraints(&mut params);
         Ok(())
     }
 
     /// Only the constraints (after an initialisation, say).
     pub fn constrain(&self, model: &mut dyn Parameters) {
-        for (mut w, slot) in model.params_mut().into_iter().zip(&self.slots) {
+        self.apply_constraints(&mut model.params_mut());
+    }
+
+    /// Every parameter's rules' constraints, in rule order.
+    fn apply_constraints(&self, params: &mut [ParamMut<'_>]) {
+        for (w, slot) in params.iter_mut().zip(&self.slots) {
             for &r in &slot.constraints {
-                if slot.kind == ParamKind::Weight {
-                    self.rules[r].constrain(&mut w);
-                }
+                self.rules[r].constrain(w);
             }
         }
     }
@@ -303,6 +296,16 @@ mod tests {
         assert!((net.layers[0].bias[0] - (b0 - 0.05)).abs() < 1e-6);
         for row in net.layers[1].weight.data.chunks(4) {
             assert!(row.iter().map(|x| x * x).sum::<f32>().sqrt() <= 0.01 + 1e-6);
+        }
+        // The constraints alone (after an initialisation) are the same as after a step: a bias is
+        // clipped, never rescaled by a norm rule.
+        let rules = vec![ParamRule { clip: Some(1.0), max_norm_rows: Some(0.5), ..ParamRule::new("layers.1.*") }];
+        let opt = Optimizer::new(OptimizerKind::Sgd, &net, rules).unwrap();
+        net.layers[1].bias = vec![5.0, 0.8];
+        opt.constrain(&mut net);
+        assert_eq!(net.layers[1].bias, vec![1.0, 0.8]);
+        for row in net.layers[1].weight.data.chunks(4) {
+            assert!(row.iter().map(|x| x * x).sum::<f32>().sqrt() <= 0.5 + 1e-6);
         }
         let err = Optimizer::new(OptimizerKind::Sgd, &net, vec![ParamRule { clip: Some(1.0), ..ParamRule::new("decoder.*") }]).unwrap_err();
         assert!(err.to_string().contains("decoder.*") && err.to_string().contains("layers.0.weight"), "{err}");

@@ -25,7 +25,6 @@ pub fn train_experiment(
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<TrainOutcome> {
-    exp.train.validate()?;
     let classes = train_set.classes;
     for (name, d) in [("validation", Some(val)), ("test", test)] {
         if let Some(d) = d

@@ -494,7 +494,7 @@ fn recover(paths: &RunPaths) -> Result<RunProgress> {
         if !n.exists() {
             continue;
         }
-        let epoch = load_tensors(&n).ok().and_then(|(_, m)| m.get("epoch").and_then(|e| e.parse::<usize>().ok()));
+        let epoch = crate::io::read_metadata(&n).ok().and_then(|m| m.get("epoch").and_then(|e| e.parse::<usize>().ok()));
         if epoch == Some(committed) {
             std::fs::rename(&n, &p).map_err(|e| Error::io(&p, e))?;
         } else {
