@@ -7,7 +7,7 @@ use clap::Args;
 use crate::competition::Competition;
 use crate::error::{Error, Result};
 use crate::report::io::create_out_dir;
-use crate::train::config::{Competitions, Experiment};
+use crate::train::config::{Competitions, ConvSection, Experiment, ModelSection};
 use crate::train::optim::OptimizerKind;
 use crate::train::{RunOptions, TrainOutcome};
 
@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Competition of the hidden layers: relu, lwta:<block>, maxout:<rank>, abs, ksparse:<k>; or one per layer, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub competition: Option<Vec<Competition>>,
+    /// A convolutional network (`[model] type = "conv"`): its layers, comma-separated, ending in the
+    /// number of classes, e.g. conv5x5:32,pool2,conv5x5:64:maxout:2,pool2,dense:500,10.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["hidden", "competition"])]
+    pub layers: Option<Vec<String>>,
     /// Multiplier of the hidden layers' initial weight range (1: He-uniform).
     #[arg(long)]
     pub init_gain: Option<f32>,
@@ -138,7 +142,19 @@ impl TrainArgs {
             exp.data.validation = self.validation;
         }
         exp.data.l2_normalize |= self.l2_normalize;
-        if self.hidden.is_some() || self.competition.is_some() || self.init_gain.is_some() {
+        if let Some(layers) = &self.layers {
+            let mut section = match &exp.model {
+                ModelSection::Conv(c) => c.clone(),
+                ModelSection::Mlp(_) => ConvSection::default(),
+            };
+            section.layers = layers.clone();
+            if let Some(g) = self.init_gain {
+                section.init_gain = g;
+            }
+            exp.model = ModelSection::Conv(section);
+        } else if let (ModelSection::Conv(c), Some(g)) = (&mut exp.model, self.init_gain) {
+            c.init_gain = g;
+        } else if self.hidden.is_some() || self.competition.is_some() || self.init_gain.is_some() {
             let m = exp.model.mlp_mut()?;
             if let Some(v) = &self.hidden {
                 m.hidden = v.clone();

@@ -8,6 +8,7 @@
 
 pub mod conv;
 pub mod conv_transpose;
+pub mod dense;
 pub mod local;
 pub mod pool;
 

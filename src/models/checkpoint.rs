@@ -4,7 +4,7 @@
 //! | metadata key | value |
 //! |---|---|
 //! | `format` | `compete-v2` |
-//! | `kind` | the model's [`Model::KIND`]: `mlp`, and later `conv`, `fc-wta`, ... |
+//! | `kind` | the model's [`Model::KIND`]: `mlp`, `conv`, and later `fc-wta`, ... |
 //! | `config` | the model's configuration as JSON |
 //! | anything else | what the writer adds (`epoch`, ...) |
 //!
@@ -12,7 +12,7 @@
 //! PyTorch's layouts; so `safetensors.torch.load_file` reads every one of them. For the MLP:
 //! `layers.{i}.weight` `[outputs, inputs]` and `layers.{i}.bias` `[outputs]`, hidden layers first,
 //! the softmax layer last (a maxout layer's outputs are its pieces, unit `j` owning rows
-//! `j*rank .. (j+1)*rank`).
+//! `j*rank .. (j+1)*rank`). For the convolutional network see [`crate::models::conv`].
 //!
 //! Files of the first format, `compete-mlp-v1` (MLPs only, written before the model contract),
 //! have the same tensors and `config`, and still load: [`load_any`] reads both.
@@ -25,6 +25,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::{Named, load_tensors, save_tensors};
+use crate::models::conv::ConvNet;
 use crate::models::mlp::Mlp;
 use crate::models::{Encoder, Model};
 use crate::params::Parameters;
@@ -120,6 +121,8 @@ pub fn fill(path: &Path, target: &mut dyn Parameters, tensors: &mut crate::io::T
 pub enum AnyModel {
     /// A multilayer perceptron ([`Mlp`]).
     Mlp(Mlp),
+    /// A convolutional network ([`ConvNet`]).
+    Conv(ConvNet),
 }
 
 impl AnyModel {
@@ -127,6 +130,7 @@ impl AnyModel {
     pub fn kind(&self) -> &'static str {
         match self {
             AnyModel::Mlp(_) => Mlp::KIND,
+            AnyModel::Conv(_) => ConvNet::KIND,
         }
     }
 
@@ -135,6 +139,7 @@ impl AnyModel {
     pub fn untrained(&self, seed: u64) -> Result<AnyModel> {
         Ok(match self {
             AnyModel::Mlp(m) => AnyModel::Mlp(Mlp::init(&m.config, seed)?),
+            AnyModel::Conv(m) => AnyModel::Conv(ConvNet::init(&m.config, seed)?),
         })
     }
 
@@ -142,6 +147,7 @@ impl AnyModel {
     pub fn errors(&self, data: &crate::data::Dataset) -> Option<Result<usize>> {
         match self {
             AnyModel::Mlp(m) => Some(m.errors(data)),
+            AnyModel::Conv(m) => Some(m.errors(data)),
         }
     }
 
@@ -149,12 +155,12 @@ impl AnyModel {
     pub fn encoder(&self) -> &dyn Encoder {
         match self {
             AnyModel::Mlp(m) => m,
+            AnyModel::Conv(m) => m,
         }
     }
 
     /// The MLP, or an error naming the file and what it holds instead.
     pub fn into_mlp(self, path: &Path) -> Result<Mlp> {
-        #[allow(unreachable_patterns)] // one variant today; the arm is for the models to come
         match self {
             AnyModel::Mlp(m) => Ok(m),
             other => Err(Error::format(path, format!("a checkpoint of a {:?} model, expected an MLP", other.kind()))),
@@ -168,13 +174,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
     let (kind, config) = read_header(path, &meta)?;
     let model = match kind.as_str() {
         k if k == Mlp::KIND => AnyModel::Mlp(from_tensors::<Mlp>(path, &config, &mut tensors, "")?),
+        k if k == ConvNet::KIND => AnyModel::Conv(from_tensors::<ConvNet>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp"];
+pub const KINDS: &[&str] = &["mlp", "conv"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

@@ -9,6 +9,8 @@
 //!   (submasks, kNN, maps, retrieval, flips, sampled regions) takes it.
 
 pub mod checkpoint;
+pub mod conv;
+pub mod conv_spec;
 pub mod encoder;
 pub mod learner;
 pub mod mlp;

@@ -8,7 +8,7 @@
 //! [data]
 //! source = "sample"        # the MNIST sample shipped in data/, or mnist:DIR, or a DIR of IDX files
 //! [model]
-//! type = "mlp"             # the default; later models: "conv", "fc-wta", "conv-wta", "wta-rbm", ...
+//! type = "mlp"             # the default; or "conv" (see ConvSection); later "fc-wta", "conv-wta", ...
 //! hidden = [500, 500]
 //! competition = "relu"     # or "lwta:2", "maxout:2", or one per layer: ["relu", "lwta:2"]
 //! [train]
@@ -140,6 +140,8 @@ impl<'de> Deserialize<'de> for Competitions {
 pub enum ModelSection {
     /// `type = "mlp"`: a multilayer perceptron with competitive hidden layers (paper A).
     Mlp(ModelConfig),
+    /// `type = "conv"`: a convolutional network ([`crate::models::conv`]).
+    Conv(ConvSection),
 }
 
 impl Default for ModelSection {
@@ -149,19 +151,19 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv"];
 
 impl ModelSection {
     /// The `type` of the section.
     pub fn type_name(&self) -> &'static str {
         match self {
             ModelSection::Mlp(_) => "mlp",
+            ModelSection::Conv(_) => "conv",
         }
     }
 
     /// The MLP settings, or an error naming the type found.
     pub fn mlp(&self) -> Result<&ModelConfig> {
-        #[allow(unreachable_patterns)] // one type today
         match self {
             ModelSection::Mlp(m) => Ok(m),
             other => Err(Error::param("model.type", other.type_name(), "\"mlp\" for this command")),
@@ -175,7 +177,6 @@ impl ModelSection {
 
     /// The MLP settings, writable (see [`ModelSection::mlp`]).
     pub fn mlp_mut(&mut self) -> Result<&mut ModelConfig> {
-        #[allow(unreachable_patterns)]
         match self {
             ModelSection::Mlp(m) => Ok(m),
             other => Err(Error::param("model.type", other.type_name(), "\"mlp\" for this command")),
@@ -188,6 +189,7 @@ impl Serialize for ModelSection {
         use serde::ser::Error as _;
         let (name, mut value) = match self {
             ModelSection::Mlp(m) => ("mlp", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::Conv(m) => ("conv", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -216,11 +218,59 @@ impl<'de> Deserialize<'de> for ModelSection {
             "mlp" => {
                 body.try_into().map(ModelSection::Mlp).map_err(|e| D::Error::custom(format!("[model] of type \"mlp\": {}", e.message())))
             }
+            "conv" => body
+                .try_into()
+                .map(ModelSection::Conv)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"conv\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
             ))),
         }
+    }
+}
+
+/// The `[model]` settings of a convolutional network (`type = "conv"`): the layer list, ending in
+/// the number of classes (see [`crate::models::conv_spec`] for how layers are written). The input
+/// maps come from the data: one channel of the images' height and width, as the IDX file gives them.
+///
+/// ```toml
+/// [model]
+/// type = "conv"
+/// layers = ["conv5x5:32", "pool2", "conv5x5:64", "pool2", "dense:500", "10"]
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvSection {
+    /// The layers, input side first, the classes last.
+    pub layers: Vec<String>,
+    /// Multiplier of the hidden layers' initial weight range (1: He-uniform, see
+    /// [`crate::models::conv::ConvNet::with_gain`]).
+    pub init_gain: f32,
+}
+
+impl Default for ConvSection {
+    fn default() -> Self {
+        ConvSection { layers: ["conv5x5:32", "pool2", "conv5x5:64", "pool2", "dense:500", "10"].map(String::from).to_vec(), init_gain: 1.0 }
+    }
+}
+
+impl ConvSection {
+    /// The architecture for examples of `dim` values with image shape `image` (rows, columns) and
+    /// `classes` classes; refuses data that are not images, or whose shape does not give `dim`.
+    pub fn conv_config(&self, dim: usize, image: Option<(usize, usize)>, classes: usize) -> Result<crate::models::conv::ConvNetConfig> {
+        let Some((h, w)) = image else {
+            return Err(Error::param(
+                "model.type",
+                "conv",
+                format!("data of images (an IDX file of rows x columns); these examples are {dim} values without an image shape"),
+            ));
+        };
+        if h * w != dim {
+            return Err(Error::shape("data image shape", format!("{h}x{w}"), format!("{dim} values per example")));
+        }
+        let input = crate::layers::MapShape::new("data image", 1, h, w)?;
+        crate::models::conv::ConvNetConfig::parse(input, &self.layers, classes)
     }
 }
 

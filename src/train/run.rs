@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::conv::{ConvLearner, ConvNet};
 use crate::models::mlp::{Mlp, MlpLearner};
 use crate::train::config::{Experiment, ModelSection};
 use crate::train::trainer::{RunOptions, RunSpec, TrainOutcome, train};
@@ -43,6 +44,12 @@ pub fn train_experiment(
             let config = m.mlp_config(train_set.dim, classes)?;
             let mlp = Mlp::with_gain(config, exp.train.seed, m.init_gain)?;
             let mut learner = MlpLearner::new(mlp, exp.train.dropout())?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::Conv(m) => {
+            let config = m.conv_config(train_set.dim, train_set.image_shape, classes)?;
+            let net = ConvNet::with_gain(&config, exp.train.seed, m.init_gain)?;
+            let mut learner = ConvLearner::new(net, exp.train.dropout())?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }

@@ -1,0 +1,647 @@
+//! A convolutional network with a local competition in every layer: convolutions, locally connected
+//! layers, max-pooling and dense layers, then a softmax (issue 10; paper A, section 3.1 reads the
+//! submasks of such a network, Goodfellow et al. 2013's maxout networks are one).
+//!
+//! The architecture is a list of layers ([`ConvNetConfig`], written as in
+//! [`crate::models::conv_spec`]). For a layer with parameters the pre-activations are
+//!
+//! ```text
+//! z = conv(x) + b          (convolution, crate::layers::conv)
+//! z = local(x) + b         (locally connected, crate::layers::local)
+//! z = x W^T + b            (dense, paper A section 2: z = wx + b)
+//! ```
+//!
+//! and the output is the layer's competition applied to `z` over the maps ([`Shape::Maps`]: a ReLU
+//! per value, `maxout:k` the maximum of `k` consecutive channels at each position, `lwta:k` the
+//! winner of `k` consecutive channels); a pool takes the maximum of each window, its winners the
+//! argmax positions. The last layer is a softmax over the classes, trained by cross-entropy.
+//!
+//! Dropout (inverted, as in [`crate::models::mlp`]): `dropout.input` on the input, `dropout.hidden`
+//! on the input of every later layer with parameters (after pooling), as Goodfellow et al. (2013)
+//! apply it.
+//!
+//! # Parameters and checkpoints
+//!
+//! Layer `i` of the list (pools included in the count) with parameters has `layers.{i}.weight` and
+//! `layers.{i}.bias`; the softmax layer, the last entry of the list, is `layers.{n}` with `n` the
+//! number of other layers. Layouts are PyTorch's where it has the layer: a convolution's weight is
+//! `[out_channels, in_channels, k, k]` (out_channels = maps x maxout rank), a dense weight
+//! `[outputs, inputs]`; a locally connected weight `[out_h out_w out_channels, in_channels, k, k]`
+//! (one row per unit and location, in the order of [`crate::layers::local`]), its bias
+//! `[out_channels, out_h, out_w]`. The first axis is the unit, so max-norm rules (`max_norm_rows`)
+//! bound each filter's norm.
+
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::competition::{Mode, argmax_first};
+use crate::error::{Error, Result};
+use crate::layers::conv::Conv2d;
+use crate::layers::dense::Dense;
+use crate::layers::local::Local;
+use crate::layers::pool::MaxPool2d;
+use crate::models::Model;
+use crate::models::conv_spec::{LayerShapes, LayerSpec, competition_shape, conv_config, local_config};
+use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
+use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
+use crate::models::mlp::{Dropout, softmax_rows};
+use crate::params::{Param, ParamKind, ParamMut, Parameters};
+use crate::tensor::Matrix;
+
+pub use crate::models::conv_spec::ConvNetConfig;
+
+/// One layer of a [`ConvNet`] with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Block {
+    /// A convolution (its competition is the spec's).
+    Conv(Conv2d),
+    /// A locally connected layer.
+    Local(Local),
+    /// Max-pooling.
+    Pool(MaxPool2d),
+    /// A fully connected layer.
+    Dense(Dense),
+}
+
+/// A convolutional network whose layers compete locally (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvNet {
+    /// The architecture.
+    pub config: ConvNetConfig,
+    /// The shapes of every layer (from the configuration).
+    pub shapes: Vec<LayerShapes>,
+    /// The layers, in the order of `config.layers`.
+    pub blocks: Vec<Block>,
+    /// The softmax layer.
+    pub output: Dense,
+}
+
+/// What one layer keeps from the forward pass for the backward pass.
+#[derive(Clone, Debug, Default)]
+struct Stage {
+    /// Pre-activations `[n, pre]` (unused by a pool).
+    pre: Matrix,
+    /// The output `[n, output]` (after dropout in training, when the next layer has parameters).
+    out: Matrix,
+    /// Winners: of the competition `[n, pre]`, or of the pool `[n, input]`.
+    winners: Vec<bool>,
+    /// The pool's argmax per output.
+    argmax: Vec<usize>,
+    /// Dropout keep-mask of `out` (empty without dropout).
+    keep: Vec<bool>,
+}
+
+/// Reusable buffers of a forward and backward pass.
+#[derive(Clone, Debug, Default)]
+pub struct ConvWorkspace {
+    stages: Vec<Stage>,
+    input: Matrix,
+    input_keep: Vec<bool>,
+    /// The logits of the last forward pass through the softmax layer, `[n, classes]`.
+    pub logits: Matrix,
+    grad_a: Matrix,
+    grad_b: Matrix,
+}
+
+impl ConvNet {
+    /// A network of zeros for `config` (checked; memory refused before allocating).
+    pub fn zeros_of(config: &ConvNetConfig) -> Result<Self> {
+        let shapes = config.shapes()?;
+        check_memory(config, &shapes)?;
+        let mut blocks = Vec::with_capacity(shapes.len());
+        for (spec, s) in config.layers.iter().zip(&shapes) {
+            blocks.push(match *spec {
+                LayerSpec::Conv { .. } => Block::Conv(Conv2d::zeros(conv_config(spec, s.input.channels).unwrap_or_else(|| unreachable!()))?),
+                LayerSpec::Local { .. } => {
+                    let c = local_config(spec, s.input.channels).unwrap_or_else(|| unreachable!());
+                    let mut l = Local::new(c, s.input, 0)?;
+                    l.weight.fill(0.0);
+                    l.bias.fill(0.0);
+                    Block::Local(l)
+                }
+                LayerSpec::Pool { kernel, stride } => Block::Pool(MaxPool2d::new(kernel, stride)?),
+                LayerSpec::Dense { .. } => Block::Dense(Dense::zeros(s.input.size(), s.pre.size())),
+            });
+        }
+        let last = shapes.last().map(|s| s.output.size()).unwrap_or(config.input.size());
+        Ok(ConvNet { config: config.clone(), shapes, blocks, output: Dense::zeros(last, config.classes) })
+    }
+
+    /// A freshly initialised network: hidden weights `U(-b, b)` with `b = gain * sqrt(6 / fan_in)`
+    /// (He et al. 2015; `fan_in = in_channels * k * k` for a convolution or locally connected layer),
+    /// softmax weights `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (PyTorch's `nn.Linear` default), biases 0;
+    /// the same for the same seed on every machine.
+    pub fn with_gain(config: &ConvNetConfig, seed: u64, gain: f32) -> Result<Self> {
+        if !(gain.is_finite() && gain > 0.0) {
+            return Err(Error::param("model.init_gain", gain, "a positive number"));
+        }
+        let mut net = Self::zeros_of(config)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut fill = |w: &mut [f32], fan_in: usize, bound: f32| -> Result<()> {
+            if !(bound.is_normal() && (2.0 * bound).is_finite()) {
+                return Err(Error::param("model.init_gain", gain, format!("a gain that gives a finite weight range for fan-in {fan_in}")));
+            }
+            w.iter_mut().for_each(|v| *v = rng.random_range(-bound..bound));
+            Ok(())
+        };
+        let he = |fan_in: usize| gain * (6.0 / fan_in as f32).sqrt();
+        for (b, s) in net.blocks.iter_mut().zip(&net.shapes) {
+            match b {
+                Block::Conv(c) => {
+                    let fan_in = s.input.channels * c.config.kernel * c.config.kernel;
+                    fill(&mut c.weight, fan_in, he(fan_in))?
+                }
+                Block::Local(l) => {
+                    let fan_in = s.input.channels * l.config.kernel * l.config.kernel;
+                    fill(&mut l.weight, fan_in, he(fan_in))?
+                }
+                Block::Dense(d) => fill(&mut d.weight.data, d.weight.cols, he(d.weight.cols))?,
+                Block::Pool(_) => {}
+            }
+        }
+        let fan_in = net.output.weight.cols;
+        fill(&mut net.output.weight.data, fan_in, 1.0 / (fan_in as f32).sqrt())?;
+        Ok(net)
+    }
+
+    /// Input values per example.
+    pub fn input_width(&self) -> usize {
+        self.config.input.size()
+    }
+
+    /// Misclassified examples of `data` (predictions in chunks of 200).
+    pub fn errors(&self, data: &crate::data::Dataset) -> Result<usize> {
+        let predicted = self.predict(&data.x, 200)?;
+        Ok(predicted.iter().zip(&data.labels).filter(|&(&p, &y)| p != y as usize).count())
+    }
+
+    /// The most probable class of every example of `x`, in chunks of `chunk` examples.
+    pub fn predict(&self, x: &[f32], chunk: usize) -> Result<Vec<usize>> {
+        let dim = self.input_width();
+        if !x.len().is_multiple_of(dim) {
+            return Err(Error::shape("inputs", format!("{} values", x.len()), format!("a multiple of the input size {}", self.config.input)));
+        }
+        let mut ws = ConvWorkspace::default();
+        let mut out = Vec::with_capacity(x.len() / dim);
+        let mut batch = Matrix::zeros(0, dim);
+        for rows in x.chunks(chunk.max(1) * dim) {
+            batch.resize(rows.len() / dim, dim);
+            batch.data.copy_from_slice(rows);
+            self.forward(&batch, &mut ws, None)?;
+            out.extend((0..ws.logits.rows).map(|r| argmax_first(ws.logits.row(r))));
+        }
+        Ok(out)
+    }
+
+    /// Class probabilities of every example of `x` (no dropout).
+    pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix> {
+        let mut ws = ConvWorkspace::default();
+        self.forward(x, &mut ws, None)?;
+        let mut p = ws.logits.clone();
+        softmax_rows(&mut p);
+        Ok(p)
+    }
+
+    /// The forward pass of the batch `x` (`[n, input size]`) through every layer and the softmax
+    /// layer (logits in `ws.logits`). With `train = Some((dropout, rng))` the competitions act in
+    /// training mode and dropout masks are drawn and kept for [`ConvNet::backward`].
+    pub fn forward(&self, x: &Matrix, ws: &mut ConvWorkspace, train: Option<(Dropout, &mut ChaCha8Rng)>) -> Result<()> {
+        self.run(x, ws, train, self.blocks.len())?;
+        let n = x.rows;
+        let mut logits = std::mem::take(&mut ws.logits);
+        let r = self.output.forward(self.last_input(x, ws), &mut logits);
+        ws.logits = logits;
+        r?;
+        debug_assert_eq!(ws.logits.rows, n);
+        Ok(())
+    }
+
+    /// The input of the softmax layer after [`ConvNet::run`] of every block.
+    fn last_input<'a>(&self, x: &'a Matrix, ws: &'a ConvWorkspace) -> &'a Matrix {
+        match self.blocks.len() {
+            0 if !ws.input_keep.is_empty() => &ws.input,
+            0 => x,
+            l => &ws.stages[l - 1].out,
+        }
+    }
+
+    /// The forward pass through blocks `0..upto`.
+    fn run(&self, x: &Matrix, ws: &mut ConvWorkspace, train: Option<(Dropout, &mut ChaCha8Rng)>, upto: usize) -> Result<()> {
+        let dim = self.input_width();
+        if x.cols != dim {
+            return Err(Error::shape(
+                "input batch",
+                format!("{} features", x.cols),
+                format!("{dim} features, the model's input maps {}", self.config.input),
+            ));
+        }
+        let n = x.rows;
+        if ws.stages.len() < upto {
+            ws.stages.resize_with(upto, Stage::default);
+        }
+        let (dropout, mut rng) = match train {
+            Some((d, rng)) => (d, Some(rng)),
+            None => (Dropout::default(), None),
+        };
+        let mode = if rng.is_some() { Mode::Train } else { Mode::Eval };
+        ws.input_keep.clear();
+        let dropped_input = match rng.as_deref_mut() {
+            Some(rng) if dropout.input > 0.0 => {
+                ws.input.clone_from(x);
+                draw_keep_mask(rng, dropout.input, ws.input.data.len(), &mut ws.input_keep);
+                apply_keep_mask(&mut ws.input.data, &ws.input_keep, dropout.input);
+                true
+            }
+            _ => false,
+        };
+        for i in 0..upto {
+            let (before, rest) = ws.stages.split_at_mut(i);
+            let cur: &Matrix = match i {
+                0 if dropped_input => &ws.input,
+                0 => x,
+                _ => &before[i - 1].out,
+            };
+            let st = &mut rest[0];
+            let s = self.shapes[i];
+            match &self.blocks[i] {
+                Block::Pool(p) => {
+                    p.forward(&cur.data, n, s.input, &mut st.out.data, &mut st.winners, &mut st.argmax)?;
+                }
+                block => {
+                    match block {
+                        Block::Conv(c) => {
+                            c.forward(&cur.data, n, s.input, &mut st.pre.data)?;
+                        }
+                        Block::Local(l) => l.forward(&cur.data, n, &mut st.pre.data)?,
+                        Block::Dense(d) => d.forward(cur, &mut st.pre)?,
+                        Block::Pool(_) => unreachable!(),
+                    }
+                    (st.pre.rows, st.pre.cols) = (n, s.pre.size());
+                    let spec = &self.config.layers[i];
+                    let competition = spec.competition().unwrap_or_else(|| unreachable!()).in_mode(mode);
+                    st.out.data.resize(n * s.output.size(), 0.0);
+                    st.winners.resize(st.pre.data.len(), false);
+                    competition.forward_par(&st.pre.data, n, competition_shape(spec, s.pre), mode, &mut st.out.data, &mut st.winners)?;
+                }
+            }
+            (st.out.rows, st.out.cols) = (n, s.output.size());
+            st.keep.clear();
+            let feeds_params = self.blocks.get(i + 1).is_none_or(|b| !matches!(b, Block::Pool(_)));
+            if let Some(rng) = rng.as_deref_mut()
+                && dropout.hidden > 0.0
+                && feeds_params
+            {
+                draw_keep_mask(rng, dropout.hidden, st.out.data.len(), &mut st.keep);
+                apply_keep_mask(&mut st.out.data, &st.keep, dropout.hidden);
+            }
+        }
+        Ok(())
+    }
+
+    /// Mean softmax cross-entropy of the last forward pass against `labels`, and the gradient of
+    /// every parameter, written into `grads` (a network of the same architecture). Errors flow only
+    /// through winners, kept pool positions and kept (not dropped) values.
+    pub fn backward(&self, x: &Matrix, labels: &[u8], ws: &mut ConvWorkspace, grads: &mut ConvNet, dropout: Dropout) -> Result<f32> {
+        let n = x.rows;
+        if labels.len() != n || ws.logits.rows != n {
+            return Err(Error::shape("labels", format!("{} labels", labels.len()), format!("{n}, one per example of the forward pass")));
+        }
+        let classes = self.config.classes;
+        let mut g = std::mem::take(&mut ws.grad_a);
+        let mut g_in = std::mem::take(&mut ws.grad_b);
+        g.clone_from(&ws.logits);
+        softmax_rows(&mut g);
+        let mut loss = 0.0f64;
+        let inv = 1.0 / n as f32;
+        for (r, &y) in labels.iter().enumerate() {
+            let y = y as usize;
+            if y >= classes {
+                return Err(Error::Data(format!("label {y} of example {r} in the batch is outside 0..{classes}")));
+            }
+            let logits = ws.logits.row(r);
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_sum = logits.iter().map(|&l| ((l - max) as f64).exp()).sum::<f64>().ln();
+            loss += log_sum + (max - logits[y]) as f64;
+            let row = g.row_mut(r);
+            row[y] -= 1.0;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+        let result = self.backward_from(x, ws, grads, dropout, &mut g, &mut g_in);
+        ws.grad_a = g;
+        ws.grad_b = g_in;
+        result?;
+        Ok((loss / n as f64) as f32)
+    }
+
+    /// The backward pass from `g = dL/dlogits`.
+    fn backward_from(&self, x: &Matrix, ws: &ConvWorkspace, grads: &mut ConvNet, dropout: Dropout, g: &mut Matrix, g_in: &mut Matrix) -> Result<()> {
+        let n = x.rows;
+        let nb = self.blocks.len();
+        let input: &Matrix = if ws.input_keep.is_empty() { x } else { &ws.input };
+        let h = self.last_input(x, ws);
+        self.output.backward(h, g, &mut grads.output.weight, &mut grads.output.bias, (nb > 0).then_some(&mut *g_in))?;
+        if nb == 0 {
+            return Ok(());
+        }
+        std::mem::swap(g, g_in);
+        for i in (0..nb).rev() {
+            // g holds dL/d(out_i), as the next layer read it (after dropout).
+            let st = &ws.stages[i];
+            if !st.keep.is_empty() {
+                apply_keep_mask(&mut g.data, &st.keep, dropout.hidden);
+            }
+            let s = self.shapes[i];
+            let x_i: &Matrix = if i == 0 { input } else { &ws.stages[i - 1].out };
+            let want_input = i > 0;
+            match (&self.blocks[i], &mut grads.blocks[i]) {
+                (Block::Pool(p), _) => {
+                    p.backward(&g.data, &st.argmax, n, s.input, &mut g_in.data)?;
+                }
+                (block, gblock) => {
+                    let spec = &self.config.layers[i];
+                    let competition = spec.competition().unwrap_or_else(|| unreachable!()).in_mode(Mode::Train);
+                    // g_in first holds dL/dz (the pre-activations), then the layer writes dL/dx into g.
+                    g_in.data.resize(st.pre.data.len(), 0.0);
+                    (g_in.rows, g_in.cols) = (n, s.pre.size());
+                    let mode = Mode::Train;
+                    competition.backward_par(&st.pre.data, &g.data, &st.winners, n, competition_shape(spec, s.pre), mode, &mut g_in.data)?;
+                    match (block, gblock) {
+                        (Block::Conv(c), Block::Conv(gc)) => {
+                            g.data.resize(if want_input { n * s.input.size() } else { 0 }, 0.0);
+                            let gx = want_input.then_some(&mut g.data[..]);
+                            c.backward(&x_i.data, n, s.input, &g_in.data, &mut gc.weight, &mut gc.bias, gx)?;
+                        }
+                        (Block::Local(l), Block::Local(gl)) => {
+                            let lg = l.backward(&x_i.data, &g_in.data, n)?;
+                            gl.weight.copy_from_slice(&lg.weight);
+                            gl.bias.copy_from_slice(&lg.bias);
+                            g.data = lg.input;
+                        }
+                        (Block::Dense(d), Block::Dense(gd)) => {
+                            d.backward(x_i, g_in, &mut gd.weight, &mut gd.bias, want_input.then_some(&mut *g))?;
+                        }
+                        _ => return Err(Error::Data("the gradient buffer does not have the network's layers".into())),
+                    }
+                    (g.rows, g.cols) = (n, s.input.size());
+                    // Keep the convention: after this arm `g_in` holds dL/dx.
+                    std::mem::swap(g, g_in);
+                }
+            }
+            (g_in.rows, g_in.cols) = (n, s.input.size());
+            std::mem::swap(g, g_in);
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an architecture whose parameters (about four copies: weights, gradients, optimizer
+/// state) or one example's activations would not fit, before anything is allocated.
+fn check_memory(config: &ConvNetConfig, shapes: &[LayerShapes]) -> Result<()> {
+    let mut params: u128 = 0;
+    for (spec, s) in config.layers.iter().zip(shapes) {
+        let (i, p) = (s.input.channels as u128, s.pre.channels as u128);
+        params = params.saturating_add(match *spec {
+            LayerSpec::Conv { kernel, .. } => p * i * (kernel as u128).pow(2) + p,
+            LayerSpec::Local { kernel, .. } => s.pre.size() as u128 * i * (kernel as u128).pow(2) + s.pre.size() as u128,
+            LayerSpec::Dense { .. } => s.input.size() as u128 * s.pre.size() as u128 + s.pre.size() as u128,
+            LayerSpec::Pool { .. } => 0,
+        });
+    }
+    let last = shapes.last().map(|s| s.output.size()).unwrap_or(config.input.size()) as u128;
+    params = params.saturating_add(last * config.classes as u128 + config.classes as u128);
+    crate::io::check_alloc(&format!("the parameters of {} (weights, gradients, optimizer state)", config.describe()), params.saturating_mul(16))
+}
+
+impl Parameters for ConvNet {
+    fn params(&self) -> Vec<Param<'_>> {
+        let mut p = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            match b {
+                Block::Conv(c) => {
+                    let k = c.config.kernel;
+                    p.push(Param::new(format!("layers.{i}.weight"), vec![c.config.out_channels, c.config.in_channels, k, k], ParamKind::Weight, &c.weight));
+                    p.push(Param::new(format!("layers.{i}.bias"), vec![c.bias.len()], ParamKind::Bias, &c.bias));
+                }
+                Block::Local(l) => {
+                    let k = l.config.kernel;
+                    let rows = l.output.size();
+                    p.push(Param::new(format!("layers.{i}.weight"), vec![rows, l.config.in_channels, k, k], ParamKind::Weight, &l.weight));
+                    let o = l.output;
+                    p.push(Param::new(format!("layers.{i}.bias"), vec![o.channels, o.height, o.width], ParamKind::Bias, &l.bias));
+                }
+                Block::Dense(d) => {
+                    p.push(Param::new(format!("layers.{i}.weight"), vec![d.weight.rows, d.weight.cols], ParamKind::Weight, &d.weight.data));
+                    p.push(Param::new(format!("layers.{i}.bias"), vec![d.bias.len()], ParamKind::Bias, &d.bias));
+                }
+                Block::Pool(_) => {}
+            }
+        }
+        let n = self.blocks.len();
+        let o = &self.output;
+        p.push(Param::new(format!("layers.{n}.weight"), vec![o.weight.rows, o.weight.cols], ParamKind::Weight, &o.weight.data));
+        p.push(Param::new(format!("layers.{n}.bias"), vec![o.bias.len()], ParamKind::Bias, &o.bias));
+        p
+    }
+
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        let mut p = Vec::new();
+        let n = self.blocks.len();
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            match b {
+                Block::Conv(c) => {
+                    let k = c.config.kernel;
+                    let shape = vec![c.config.out_channels, c.config.in_channels, k, k];
+                    p.push(ParamMut::new(format!("layers.{i}.weight"), shape, ParamKind::Weight, &mut c.weight));
+                    let len = c.bias.len();
+                    p.push(ParamMut::new(format!("layers.{i}.bias"), vec![len], ParamKind::Bias, &mut c.bias));
+                }
+                Block::Local(l) => {
+                    let k = l.config.kernel;
+                    let o = l.output;
+                    let shape = vec![o.size(), l.config.in_channels, k, k];
+                    p.push(ParamMut::new(format!("layers.{i}.weight"), shape, ParamKind::Weight, &mut l.weight));
+                    p.push(ParamMut::new(format!("layers.{i}.bias"), vec![o.channels, o.height, o.width], ParamKind::Bias, &mut l.bias));
+                }
+                Block::Dense(d) => {
+                    let shape = vec![d.weight.rows, d.weight.cols];
+                    p.push(ParamMut::new(format!("layers.{i}.weight"), shape, ParamKind::Weight, &mut d.weight.data));
+                    let len = d.bias.len();
+                    p.push(ParamMut::new(format!("layers.{i}.bias"), vec![len], ParamKind::Bias, &mut d.bias));
+                }
+                Block::Pool(_) => {}
+            }
+        }
+        let o = &mut self.output;
+        let shape = vec![o.weight.rows, o.weight.cols];
+        p.push(ParamMut::new(format!("layers.{n}.weight"), shape, ParamKind::Weight, &mut o.weight.data));
+        let len = o.bias.len();
+        p.push(ParamMut::new(format!("layers.{n}.bias"), vec![len], ParamKind::Bias, &mut o.bias));
+        p
+    }
+}
+
+impl Model for ConvNet {
+    const KIND: &'static str = "conv";
+    type Config = ConvNetConfig;
+
+    fn config(&self) -> &ConvNetConfig {
+        &self.config
+    }
+
+    fn zeros(config: &ConvNetConfig) -> Result<Self> {
+        ConvNet::zeros_of(config)
+    }
+
+    fn init(config: &ConvNetConfig, seed: u64) -> Result<Self> {
+        ConvNet::with_gain(config, seed, 1.0)
+    }
+
+    fn describe(&self) -> String {
+        self.config.describe()
+    }
+}
+
+impl Encoder for ConvNet {
+    fn input_width(&self) -> usize {
+        self.config.input.size()
+    }
+
+    /// The layers with parameters (pools are part of the layer below them: a layer's outputs here
+    /// are its competition's, before pooling).
+    fn layers(&self) -> Vec<LayerInfo> {
+        self.config
+            .layers
+            .iter()
+            .zip(&self.shapes)
+            .filter(|(spec, _)| spec.has_params())
+            .map(|(spec, s)| {
+                let competition = spec.competition().unwrap_or_else(|| unreachable!()).in_mode(Mode::Eval);
+                let name = match spec {
+                    LayerSpec::Dense { .. } => format!("{spec}"),
+                    _ => format!("{spec} ({})", s.pre),
+                };
+                LayerInfo {
+                    name,
+                    pre_width: s.pre.size(),
+                    units: s.pre.size() / competition.pieces(),
+                    competition,
+                    maps: match spec {
+                        LayerSpec::Dense { .. } => None,
+                        _ => Some([s.pre.channels, s.pre.height, s.pre.width]),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()> {
+        let hidden: Vec<usize> = (0..self.blocks.len()).filter(|&i| self.config.layers[i].has_params()).collect();
+        if upto > hidden.len() {
+            return Err(Error::param("layers", upto, format!("at most the {} layers with parameters of the network", hidden.len())));
+        }
+        if upto == 0 {
+            return Ok(());
+        }
+        let mut ws = ConvWorkspace::default();
+        self.run(x, &mut ws, None, hidden[upto - 1] + 1)?;
+        if out.len() < upto {
+            out.resize_with(upto, LayerOutput::default);
+        }
+        for (o, &i) in out.iter_mut().zip(&hidden[..upto]) {
+            // Evaluation mode has no dropout: `out` is the competition's output (before any pooling
+            // that follows).
+            let st = std::mem::take(&mut ws.stages[i]);
+            (o.pre, o.out, o.winners) = (st.pre, st.out, st.winners);
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.config.describe()
+    }
+}
+
+/// Trains a [`ConvNet`] by backpropagation of the softmax cross-entropy, with dropout: the learner
+/// of [`crate::train::train`] for `[model] type = "conv"`. Scored by validation errors.
+#[derive(Clone, Debug)]
+pub struct ConvLearner {
+    /// The network.
+    pub net: ConvNet,
+    /// Dropout rates of the training passes.
+    pub dropout: Dropout,
+    ws: ConvWorkspace,
+    grads: ConvNet,
+}
+
+impl ConvLearner {
+    /// A learner for `net` with `dropout`.
+    pub fn new(net: ConvNet, dropout: Dropout) -> Result<Self> {
+        dropout.validate()?;
+        let grads = ConvNet::zeros_of(&net.config)?;
+        Ok(ConvLearner { net, dropout, ws: ConvWorkspace::default(), grads })
+    }
+
+    /// The gradients of the last step.
+    pub fn grads(&self) -> &ConvNet {
+        &self.grads
+    }
+}
+
+impl Learner for ConvLearner {
+    type Model = ConvNet;
+
+    fn model(&self) -> &ConvNet {
+        &self.net
+    }
+
+    fn model_mut(&mut self) -> &mut ConvNet {
+        &mut self.net
+    }
+
+    fn step(&mut self, batch: &Batch<'_>, rng: &mut ChaCha8Rng) -> Result<StepOutput> {
+        self.net.forward(batch.x, &mut self.ws, Some((self.dropout, rng)))?;
+        let loss = self.net.backward(batch.x, batch.labels, &mut self.ws, &mut self.grads, self.dropout)?;
+        Ok(StepOutput { loss, update: Update::Gradients })
+    }
+
+    fn model_and_grads(&mut self) -> (&mut ConvNet, &dyn Parameters) {
+        (&mut self.net, &self.grads)
+    }
+
+    fn evaluate(&self, data: &crate::data::Dataset) -> Result<Evaluation> {
+        let errors = self.net.errors(data)?;
+        Ok(Evaluation { score: errors as f64, errors: Some(errors), metrics: Vec::new() })
+    }
+
+    fn score_name(&self) -> &'static str {
+        "validation errors"
+    }
+
+    fn encoder(&self) -> Option<&dyn Encoder> {
+        Some(&self.net)
+    }
+}
+
+/// A keep-mask: each entry kept with probability `1 - rate` (16 random bits per entry).
+fn draw_keep_mask(rng: &mut ChaCha8Rng, rate: f32, n: usize, keep: &mut Vec<bool>) {
+    let threshold = (rate as f64 * 65536.0).round() as u32;
+    keep.clear();
+    keep.reserve(n);
+    while keep.len() < n {
+        let bits = rng.next_u64();
+        for s in 0..4 {
+            if keep.len() == n {
+                break;
+            }
+            keep.push(((bits >> (16 * s)) & 0xffff) as u32 >= threshold);
+        }
+    }
+}
+
+/// Inverted dropout: kept values scaled by `1 / (1 - rate)`, dropped ones set to 0.
+fn apply_keep_mask(values: &mut [f32], keep: &[bool], rate: f32) {
+    let scale = 1.0 / (1.0 - rate);
+    for (v, &k) in values.iter_mut().zip(keep) {
+        *v = if k { *v * scale } else { 0.0 };
+    }
+}
