@@ -37,7 +37,14 @@ impl Dense {
     /// From the input `x` of [`Dense::forward`] and `dL/dz` (`grad_z`, `[n, outputs]`): overwrites
     /// `grad_w` and `grad_b` (shaped like the layer) with the gradients summed over the batch, and
     /// `grad_x`, when given, with `dL/dx` (resized to `[n, inputs]`).
-    pub fn backward(&self, x: &Matrix, grad_z: &Matrix, grad_w: &mut Matrix, grad_b: &mut [f32], grad_x: Option<&mut Matrix>) -> Result<()> {
+    pub fn backward(
+        &self,
+        x: &Matrix,
+        grad_z: &Matrix,
+        grad_w: &mut Matrix,
+        grad_b: &mut [f32],
+        grad_x: Option<&mut Matrix>,
+    ) -> Result<()> {
         matmul(grad_w, grad_z, Op::T, x, Op::N, false)?;
         grad_b.fill(0.0);
         for r in 0..grad_z.rows {

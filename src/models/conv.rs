@@ -111,7 +111,9 @@ impl ConvNet {
         let mut blocks = Vec::with_capacity(shapes.len());
         for (spec, s) in config.layers.iter().zip(&shapes) {
             blocks.push(match *spec {
-                LayerSpec::Conv { .. } => Block::Conv(Conv2d::zeros(conv_config(spec, s.input.channels).unwrap_or_else(|| unreachable!()))?),
+                LayerSpec::Conv { .. } => {
+                    Block::Conv(Conv2d::zeros(conv_config(spec, s.input.channels).unwrap_or_else(|| unreachable!()))?)
+                }
                 LayerSpec::Local { .. } => {
                     let c = local_config(spec, s.input.channels).unwrap_or_else(|| unreachable!());
                     let mut l = Local::new(c, s.input, 0)?;
@@ -179,7 +181,11 @@ impl ConvNet {
     pub fn predict(&self, x: &[f32], chunk: usize) -> Result<Vec<usize>> {
         let dim = self.input_width();
         if !x.len().is_multiple_of(dim) {
-            return Err(Error::shape("inputs", format!("{} values", x.len()), format!("a multiple of the input size {}", self.config.input)));
+            return Err(Error::shape(
+                "inputs",
+                format!("{} values", x.len()),
+                format!("a multiple of the input size {}", self.config.input),
+            ));
         }
         let mut ws = ConvWorkspace::default();
         let mut out = Vec::with_capacity(x.len() / dim);
@@ -334,7 +340,15 @@ impl ConvNet {
     }
 
     /// The backward pass from `g = dL/dlogits`.
-    fn backward_from(&self, x: &Matrix, ws: &ConvWorkspace, grads: &mut ConvNet, dropout: Dropout, g: &mut Matrix, g_in: &mut Matrix) -> Result<()> {
+    fn backward_from(
+        &self,
+        x: &Matrix,
+        ws: &ConvWorkspace,
+        grads: &mut ConvNet,
+        dropout: Dropout,
+        g: &mut Matrix,
+        g_in: &mut Matrix,
+    ) -> Result<()> {
         let n = x.rows;
         let nb = self.blocks.len();
         let input: &Matrix = if ws.input_keep.is_empty() { x } else { &ws.input };
@@ -364,7 +378,15 @@ impl ConvNet {
                     g_in.data.resize(st.pre.data.len(), 0.0);
                     (g_in.rows, g_in.cols) = (n, s.pre.size());
                     let mode = Mode::Train;
-                    competition.backward_par(&st.pre.data, &g.data, &st.winners, n, competition_shape(spec, s.pre), mode, &mut g_in.data)?;
+                    competition.backward_par(
+                        &st.pre.data,
+                        &g.data,
+                        &st.winners,
+                        n,
+                        competition_shape(spec, s.pre),
+                        mode,
+                        &mut g_in.data,
+                    )?;
                     match (block, gblock) {
                         (Block::Conv(c), Block::Conv(gc)) => {
                             g.data.resize(if want_input { n * s.input.size() } else { 0 }, 0.0);
@@ -409,7 +431,10 @@ fn check_memory(config: &ConvNetConfig, shapes: &[LayerShapes]) -> Result<()> {
     }
     let last = shapes.last().map(|s| s.output.size()).unwrap_or(config.input.size()) as u128;
     params = params.saturating_add(last * config.classes as u128 + config.classes as u128);
-    crate::io::check_alloc(&format!("the parameters of {} (weights, gradients, optimizer state)", config.describe()), params.saturating_mul(16))
+    crate::io::check_alloc(
+        &format!("the parameters of {} (weights, gradients, optimizer state)", config.describe()),
+        params.saturating_mul(16),
+    )
 }
 
 impl Parameters for ConvNet {
@@ -419,7 +444,12 @@ impl Parameters for ConvNet {
             match b {
                 Block::Conv(c) => {
                     let k = c.config.kernel;
-                    p.push(Param::new(format!("layers.{i}.weight"), vec![c.config.out_channels, c.config.in_channels, k, k], ParamKind::Weight, &c.weight));
+                    p.push(Param::new(
+                        format!("layers.{i}.weight"),
+                        vec![c.config.out_channels, c.config.in_channels, k, k],
+                        ParamKind::Weight,
+                        &c.weight,
+                    ));
                     p.push(Param::new(format!("layers.{i}.bias"), vec![c.bias.len()], ParamKind::Bias, &c.bias));
                 }
                 Block::Local(l) => {
@@ -643,5 +673,192 @@ fn apply_keep_mask(values: &mut [f32], keep: &[bool], rate: f32) {
     let scale = 1.0 / (1.0 - rate);
     for (v, &k) in values.iter_mut().zip(keep) {
         *v = if k { *v * scale } else { 0.0 };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::MapShape;
+
+    fn net(specs: &[&str], input: (usize, usize, usize), classes: usize, seed: u64) -> ConvNet {
+        let input = MapShape::new("input", input.0, input.1, input.2).unwrap();
+        let config = ConvNetConfig::parse(input, specs, classes).unwrap();
+        let mut net = ConvNet::init(&config, seed).unwrap();
+        // Non-zero biases, so that the bias gradients are checked where they matter.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+        for p in net.params_mut() {
+            if p.kind == ParamKind::Bias {
+                p.data.iter_mut().for_each(|v| *v = rng.random_range(-0.3..0.3));
+            }
+        }
+        net
+    }
+
+    fn data(n: usize, dim: usize, classes: u8, seed: u64) -> (Matrix, Vec<u8>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = Matrix { rows: n, cols: dim, data: (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        (x, (0..n).map(|_| rng.random_range(0..classes)).collect())
+    }
+
+    /// Loss, and every winner and pool position, of one training pass with dropout masks from `seed`.
+    fn loss_at(net: &ConvNet, x: &Matrix, y: &[u8], dropout: Dropout, seed: u64) -> (f64, Vec<Vec<usize>>, ConvNet) {
+        let mut ws = ConvWorkspace::default();
+        let mut grads = ConvNet::zeros_of(&net.config).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        net.forward(x, &mut ws, Some((dropout, &mut rng))).unwrap();
+        let loss = net.backward(x, y, &mut ws, &mut grads, dropout).unwrap();
+        let mut pattern: Vec<Vec<usize>> = ws.stages.iter().map(|s| s.winners.iter().map(|&w| w as usize).collect()).collect();
+        pattern.extend(ws.stages.iter().map(|s| s.argmax.clone()));
+        (loss as f64, pattern, grads)
+    }
+
+    /// Central differences against the analytic gradient of every parameter whose perturbation
+    /// changes no winner, pool position or dropout mask.
+    fn check_gradients(net: &ConvNet, dropout: Dropout) {
+        let (x, y) = data(3, net.input_width(), net.config.classes as u8, 7);
+        let (_, _, grads) = loss_at(net, &x, &y, dropout, 5);
+        let analytic: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
+        let eps = 1e-3f32;
+        let (mut checked, mut skipped) = (0, 0);
+        let count = net.params().len();
+        for pi in 0..count {
+            let len = net.params()[pi].data.len();
+            for i in (0..len).step_by(len.div_ceil(40).max(1)) {
+                let perturbed = |d: f32| {
+                    let mut n = net.clone();
+                    n.params_mut()[pi].data[i] += d;
+                    let (l, w, _) = loss_at(&n, &x, &y, dropout, 5);
+                    (l, w)
+                };
+                let ((lp, wp), (lm, wm)) = (perturbed(eps), perturbed(-eps));
+                if wp != wm {
+                    skipped += 1;
+                    continue;
+                }
+                let numeric = (lp - lm) / (2.0 * eps as f64);
+                let a = analytic[pi][i] as f64;
+                let name = &net.params()[pi].name;
+                assert!((numeric - a).abs() < 2e-3 + 2e-2 * a.abs(), "{name}[{i}]: numeric {numeric}, analytic {a}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 8 * skipped && checked > 50, "{checked} checked, {skipped} at a kink");
+    }
+
+    const SMALL: [&str; 6] = ["conv3x3:3:maxout:2", "pool2", "local3x3:2:lwta:2", "conv3x3/s2/p1:2:relu", "dense:6:maxout:2", "3"];
+
+    #[test]
+    fn whole_network_gradients_match_finite_differences() {
+        check_gradients(&net(&SMALL, (2, 6, 5), 3, 1), Dropout::default());
+        check_gradients(&net(&["conv3x3:4", "pool2/s1", "conv3x3/valid:2:abs", "3"], (1, 6, 6), 3, 2), Dropout::default());
+    }
+
+    #[test]
+    fn gradients_with_dropout_follow_the_drawn_masks() {
+        check_gradients(&net(&SMALL, (2, 6, 5), 3, 3), Dropout { input: 0.2, hidden: 0.3 });
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let net = net(&SMALL, (2, 6, 5), 3, 4);
+        let (x, y) = data(60, net.input_width(), 3, 9);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let (loss, _, grads) = loss_at(&net, &x, &y, Dropout { input: 0.1, hidden: 0.2 }, 3);
+                (loss, grads)
+            })
+        };
+        let (a, b) = (run(1), run(2));
+        assert_eq!(a.0, b.0);
+        assert!(a.1 == b.1, "gradients differ between 1 and 2 threads");
+    }
+
+    #[test]
+    fn encoder_layers_are_the_layers_with_parameters_and_their_winners_are_the_submasks() {
+        let net = net(&["conv3x3:4:maxout:2", "pool2", "conv3x3:3", "dense:5", "3"], (1, 6, 6), 3, 5);
+        let info = net.layers();
+        assert_eq!(info.len(), 3);
+        assert_eq!(info[0].maps, Some([8, 6, 6]));
+        assert_eq!((info[0].pre_width, info[0].units), (288, 144));
+        assert_eq!(info[1].maps, Some([3, 3, 3]));
+        assert_eq!((info[2].maps, info[2].pre_width), (None, 5));
+        let (x, _) = data(4, 36, 3, 1);
+        let mut out = Vec::new();
+        net.encode(&x, 3, &mut out).unwrap();
+        // ReLU maps: the submask is z > 0 over all maps (paper A, section 3.1).
+        for (z, &w) in out[1].pre.data.iter().zip(&out[1].winners) {
+            assert_eq!(w, *z > 0.0);
+        }
+        // Maxout over pairs of channels: exactly one winning piece per unit and position.
+        let w = &out[0].winners;
+        for b in 0..4 {
+            for c in 0..4 {
+                for p in 0..36 {
+                    let first = w[(b * 8 + 2 * c) * 36 + p];
+                    let second = w[(b * 8 + 2 * c + 1) * 36 + p];
+                    assert!(first != second, "example {b} unit {c} position {p}");
+                }
+            }
+        }
+        assert_eq!(out[0].out.cols, 144);
+        // The encoder's last layer agrees with a full forward pass (no dropout in evaluation).
+        let mut ws = ConvWorkspace::default();
+        net.forward(&x, &mut ws, None).unwrap();
+        assert_eq!(out[2].out.data, ws.stages[3].out.data);
+        assert!(net.encode(&x, 4, &mut out).unwrap_err().to_string().contains("at most the 3 layers"));
+    }
+
+    #[test]
+    fn parameters_are_named_by_their_place_in_the_list() {
+        let net = net(&SMALL, (2, 6, 5), 3, 6);
+        let names: Vec<String> = net.params().iter().map(|p| format!("{} {:?}", p.name, p.shape)).collect();
+        assert_eq!(
+            names,
+            [
+                "layers.0.weight [6, 2, 3, 3]",
+                "layers.0.bias [6]",
+                "layers.2.weight [12, 3, 3, 3]",
+                "layers.2.bias [2, 3, 2]",
+                "layers.3.weight [2, 2, 3, 3]",
+                "layers.3.bias [2]",
+                "layers.4.weight [12, 4]",
+                "layers.4.bias [12]",
+                "layers.5.weight [3, 6]",
+                "layers.5.bias [3]",
+            ]
+        );
+        assert_eq!(ConvNet::init(&net.config, 1).unwrap(), ConvNet::init(&net.config, 1).unwrap());
+        assert_ne!(ConvNet::init(&net.config, 1).unwrap(), ConvNet::init(&net.config, 2).unwrap());
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_load_as_any_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let net = net(&SMALL, (2, 6, 5), 3, 8);
+        crate::models::checkpoint::save(&path, &net, &[]).unwrap();
+        let (back, _) = crate::models::checkpoint::load::<ConvNet>(&path).unwrap();
+        assert_eq!(back, net);
+        let (any, _) = crate::models::load_any(&path).unwrap();
+        assert_eq!(any.kind(), "conv");
+        assert_eq!(any.encoder().describe(), net.config.describe());
+        let err = crate::models::checkpoint::load_mlp(&path).unwrap_err().to_string();
+        assert!(err.contains("conv") && err.contains("MLP"), "{err}");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        let net = net(&SMALL, (2, 6, 5), 3, 1);
+        let err = net.predict(&[0.0; 59], 10).unwrap_err().to_string();
+        assert!(err.contains("2x6x5"), "{err}");
+        let (x, _) = data(2, 60, 3, 1);
+        let mut ws = ConvWorkspace::default();
+        net.forward(&x, &mut ws, None).unwrap();
+        let mut grads = ConvNet::zeros_of(&net.config).unwrap();
+        let err = net.backward(&x, &[0, 7], &mut ws, &mut grads, Dropout::default()).unwrap_err().to_string();
+        assert!(err.contains("label 7"), "{err}");
+        assert!(ConvNet::with_gain(&net.config, 1, 0.0).unwrap_err().to_string().contains("model.init_gain"));
     }
 }

@@ -218,10 +218,9 @@ impl<'de> Deserialize<'de> for ModelSection {
             "mlp" => {
                 body.try_into().map(ModelSection::Mlp).map_err(|e| D::Error::custom(format!("[model] of type \"mlp\": {}", e.message())))
             }
-            "conv" => body
-                .try_into()
-                .map(ModelSection::Conv)
-                .map_err(|e| D::Error::custom(format!("[model] of type \"conv\": {}", e.message()))),
+            "conv" => {
+                body.try_into().map(ModelSection::Conv).map_err(|e| D::Error::custom(format!("[model] of type \"conv\": {}", e.message())))
+            }
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
