@@ -589,6 +589,159 @@ impl Encoder for ConvNet {
     fn describe(&self) -> String {
         self.config.describe()
     }
+
+    fn dense_stack(&self) -> Option<Result<crate::models::DenseStack>> {
+        Some(self.to_dense())
+    }
+}
+
+impl ConvNet {
+    /// The network as dense affine maps and competitions (see [`crate::models::DenseStack`]):
+    /// every convolution and locally connected layer written out as its matrix, every pool as the
+    /// selection of its windows followed by a maxout over each window (ties to the first position of
+    /// the window, as [`MaxPool2d`] breaks them). Refused when the matrices would not fit in memory.
+    pub fn to_dense(&self) -> Result<crate::models::DenseStack> {
+        let mut hidden = Vec::with_capacity(self.blocks.len());
+        // `order[j]`: the NCHW index, in the current layer's output, of the stack's value `j`.
+        let mut order: Vec<usize> = (0..self.config.input.size()).collect();
+        for ((block, spec), s) in self.blocks.iter().zip(&self.config.layers).zip(&self.shapes) {
+            let (rows, cols) = (
+                match block {
+                    Block::Pool(p) => s.output.size() * p.kernel * p.kernel,
+                    _ => s.pre.size(),
+                },
+                s.input.size(),
+            );
+            crate::io::check_alloc(
+                &format!("the dense matrix of layer {spec} for region counting ({rows} x {cols}, twice in f64)"),
+                crate::io::memory::bytes(&[rows, cols], 4 + 8),
+            )?;
+            // Column of the stack for each NCHW input index.
+            let mut column = vec![0usize; cols];
+            for (j, &i) in order.iter().enumerate() {
+                column[i] = j;
+            }
+            let mut w = Matrix::zeros(rows, cols);
+            let mut bias = vec![0.0f32; rows];
+            if let Block::Pool(p) = block {
+                let (k, st) = (p.kernel, p.stride);
+                let (ih, iw, oh, ow) = (s.input.height, s.input.width, s.output.height, s.output.width);
+                for c in 0..s.output.channels {
+                    for i in 0..oh {
+                        for j in 0..ow {
+                            let unit = (c * oh + i) * ow + j;
+                            for u in 0..k {
+                                for v in 0..k {
+                                    let src = (c * ih + i * st + u) * iw + j * st + v;
+                                    w.data[(unit * k * k + u * k + v) * cols + column[src]] = 1.0;
+                                }
+                            }
+                        }
+                    }
+                }
+                hidden.push((w, bias, crate::competition::Competition::Maxout { rank: k * k }));
+                order = (0..s.output.size()).collect();
+                continue;
+            }
+            let competition = spec.competition().unwrap_or_else(|| unreachable!()).in_mode(Mode::Eval);
+            // Row of the stack for each NCHW pre-activation: maxout pieces and LWTA blocks of
+            // consecutive channels become consecutive rows.
+            let (pc, ph, pw) = (s.pre.channels, s.pre.height, s.pre.width);
+            let plane = ph * pw;
+            let group = match (spec, competition) {
+                (LayerSpec::Dense { .. }, _) => 1,
+                (_, crate::competition::Competition::Maxout { rank }) => rank,
+                (_, crate::competition::Competition::Lwta { block }) => block,
+                _ => 1,
+            };
+            let row_of = |pre: usize| -> usize {
+                if group == 1 {
+                    return pre;
+                }
+                let (c, p) = (pre / plane, pre % plane);
+                ((c / group) * plane + p) * group + c % group
+            };
+            let mut put = |pre: usize, input: usize, value: f32| w.data[row_of(pre) * cols + column[input]] += value;
+            match block {
+                Block::Conv(cv) => {
+                    let (k, st, pad) = (cv.config.kernel, cv.config.stride, cv.config.pad()?);
+                    let (ic, ih, iw) = (s.input.channels, s.input.height, s.input.width);
+                    for o in 0..pc {
+                        for y in 0..ph {
+                            for x in 0..pw {
+                                let pre = (o * ph + y) * pw + x;
+                                for c in 0..ic {
+                                    for u in 0..k {
+                                        let Some(iy) = (y * st + u).checked_sub(pad).filter(|&v| v < ih) else { continue };
+                                        for v in 0..k {
+                                            let Some(ix) = (x * st + v).checked_sub(pad).filter(|&v| v < iw) else { continue };
+                                            put(pre, (c * ih + iy) * iw + ix, cv.weight[((o * ic + c) * k + u) * k + v]);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for o in 0..pc {
+                        for p in 0..plane {
+                            bias[row_of(o * plane + p)] = cv.bias[o];
+                        }
+                    }
+                }
+                Block::Local(l) => {
+                    let (k, st, pad) = (l.config.kernel, l.config.stride, l.config.pad()?);
+                    let (ic, ih, iw) = (s.input.channels, s.input.height, s.input.width);
+                    for o in 0..pc {
+                        for y in 0..ph {
+                            for x in 0..pw {
+                                let pre = (o * ph + y) * pw + x;
+                                bias[row_of(pre)] = l.bias[pre];
+                                for c in 0..ic {
+                                    for u in 0..k {
+                                        let Some(iy) = (y * st + u).checked_sub(pad).filter(|&v| v < ih) else { continue };
+                                        for v in 0..k {
+                                            let Some(ix) = (x * st + v).checked_sub(pad).filter(|&v| v < iw) else { continue };
+                                            put(pre, (c * ih + iy) * iw + ix, l.weight[l.weight_index(y, x, o, c, u, v)]);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Block::Dense(d) => {
+                    for o in 0..rows {
+                        for i in 0..cols {
+                            put(o, i, d.weight.data[o * cols + i]);
+                        }
+                        bias[o] = d.bias[o];
+                    }
+                }
+                Block::Pool(_) => unreachable!(),
+            }
+            // The outputs' order: maxout gives one value per unit in NCHW order of the output; LWTA
+            // keeps every value, in the rows' order; the others keep the pre-activations' order.
+            order = match competition {
+                crate::competition::Competition::Maxout { .. } => (0..s.output.size()).collect(),
+                _ => {
+                    let mut o = vec![0usize; rows];
+                    for pre in 0..rows {
+                        o[row_of(pre)] = pre;
+                    }
+                    o
+                }
+            };
+            hidden.push((w, bias, competition));
+        }
+        let cols = self.output.weight.cols;
+        let mut w = Matrix::zeros(self.config.classes, cols);
+        for (j, &i) in order.iter().enumerate() {
+            for o in 0..self.config.classes {
+                w.data[o * cols + j] = self.output.weight.data[o * cols + i];
+            }
+        }
+        Ok(crate::models::DenseStack { input: self.config.input.size(), hidden, output: Some((w, self.output.bias.clone())) })
+    }
 }
 
 /// Trains a [`ConvNet`] by backpropagation of the softmax cross-entropy, with dropout: the learner

@@ -51,6 +51,25 @@ pub struct LayerOutput {
     pub winners: Vec<bool>,
 }
 
+/// A network written as dense affine maps, each followed by a piecewise linear competition, and an
+/// optional affine output layer (the logits): what exact region counting reads
+/// ([`crate::analysis::regions`]). A convolution, a locally connected layer and a max-pooling are
+/// such maps too (a pooling is a selection of its windows' values followed by a maxout over each
+/// window), so a convolutional network has one; a model that is not piecewise linear has none.
+///
+/// The order of the values within a layer is the stack's own: the pieces of a maxout unit and the
+/// units of an LWTA block are consecutive, as [`crate::competition::Competition::pwl`] expects;
+/// each map's columns read the previous layer's outputs in that layer's order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct DenseStack {
+    /// Input values per example.
+    pub input: usize,
+    /// The hidden layers: `(weight [outputs, inputs], bias, competition)`.
+    pub hidden: Vec<(Matrix, Vec<f32>, Competition)>,
+    /// The output layer, when the model has one.
+    pub output: Option<(Matrix, Vec<f32>)>,
+}
+
 /// A model seen through its hidden layers (see the module docs).
 pub trait Encoder: Sync {
     /// Input features per example.
@@ -62,4 +81,9 @@ pub trait Encoder: Sync {
     fn encode(&self, x: &Matrix, upto: usize, out: &mut Vec<LayerOutput>) -> Result<()>;
     /// A one-line description, e.g. `784-1000(relu)-10`.
     fn describe(&self) -> String;
+    /// The model as a [`DenseStack`], when it is a piecewise linear network (`None` by default).
+    /// Errors when the dense maps would not fit in memory.
+    fn dense_stack(&self) -> Option<Result<DenseStack>> {
+        None
+    }
 }

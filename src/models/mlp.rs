@@ -578,6 +578,14 @@ impl Encoder for Mlp {
     fn describe(&self) -> String {
         self.config.describe()
     }
+
+    fn dense_stack(&self) -> Option<Result<crate::models::DenseStack>> {
+        let n = self.layers.len();
+        let hidden =
+            self.layers[..n - 1].iter().zip(&self.config.hidden).map(|(l, h)| (l.weight.clone(), l.bias.clone(), h.competition)).collect();
+        let output = Some((self.layers[n - 1].weight.clone(), self.layers[n - 1].bias.clone()));
+        Some(Ok(crate::models::DenseStack { input: self.config.input, hidden, output }))
+    }
 }
 
 /// What one hidden layer keeps from the forward pass for the backward pass.

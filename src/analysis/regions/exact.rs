@@ -856,6 +856,38 @@ mod tests {
     }
 
     #[test]
+    fn convolutional_nets_are_counted_exactly() {
+        // A conv net is piecewise linear: its dense stack computes the same logits, and its exact
+        // partition of a triangle of inputs passes every check a partition must pass.
+        use crate::layers::MapShape;
+        use crate::models::Model;
+        use crate::models::conv::{ConvNet, ConvNetConfig};
+        for (specs, seed) in [
+            (&["conv3x3:3", "pool2", "conv3x3:2:maxout:2", "3"][..], 1u64),
+            (&["conv3x3:4:lwta:2", "pool2/s1", "local3x3/valid:2", "dense:4:maxout:2", "3"][..], 2),
+        ] {
+            let config = ConvNetConfig::parse(MapShape::new("input", 1, 6, 6).unwrap(), specs, 3).unwrap();
+            let conv = ConvNet::init(&config, seed).unwrap();
+            let net = PwlNet::from_encoder(&conv).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let points: Vec<Vec<f64>> = (0..3).map(|_| (0..36).map(|_| rng.random_range(0.0..1.0)).collect()).collect();
+            for p in &points {
+                let x = crate::tensor::Matrix { rows: 1, cols: 36, data: p.iter().map(|&v| v as f32).collect() };
+                let mut ws = crate::models::conv::ConvWorkspace::default();
+                conv.forward(&x, &mut ws, None).unwrap();
+                let logits = net.forward(p).unwrap().logits.unwrap();
+                for (a, b) in logits.iter().zip(&ws.logits.data) {
+                    assert!((a - *b as f64).abs() < 1e-4 * (1.0 + a.abs()), "{specs:?}: {a} vs {b}");
+                }
+            }
+            let s = Slice2d::through(&points[0], &points[1], &points[2], 0.0).unwrap();
+            let part = count_2d(&net, &s, &CountOptions::default()).unwrap();
+            let seen = check_partition(&net, &s, &part, 300);
+            assert!(part.len() > 3 && seen as f64 >= 0.5 * part.len() as f64, "{specs:?}: {} regions, grid saw {seen}", part.len());
+        }
+    }
+
+    #[test]
     fn grid_count_reaches_exact_count_on_a_small_net() {
         let net = random_net(2, &[(4, Competition::Relu), (3, Competition::Relu)], 11);
         let s = unit_box(2.0);

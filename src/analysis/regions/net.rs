@@ -37,8 +37,8 @@ use std::path::Path;
 use crate::competition::{Competition, Pwl};
 use crate::error::{Error, Result};
 use crate::io::load_tensors;
-use crate::models::checkpoint::load_mlp;
 use crate::models::mlp::Mlp;
+use crate::models::{DenseStack, Encoder, load_any};
 
 /// A tensor read from a file: shape and values.
 type Tensor = (Vec<usize>, Vec<f32>);
@@ -188,46 +188,58 @@ impl PwlNet {
 
     /// The network of a `compete` MLP: its hidden layers and its softmax layer's logits.
     pub fn from_mlp(mlp: &Mlp) -> Result<Self> {
-        let widen = |l: &crate::models::mlp::Layer| -> Result<Affine> {
-            Affine::new(
-                l.weight.cols,
-                l.weight.rows,
-                l.weight.data.iter().map(|&v| v as f64).collect(),
-                l.bias.iter().map(|&v| v as f64).collect(),
-            )
-        };
-        let n = mlp.layers.len();
-        let mut hidden = Vec::with_capacity(n.saturating_sub(1));
-        for (layer, h) in mlp.layers[..n - 1].iter().zip(&mlp.config.hidden) {
-            hidden.push(PwlLayer { affine: widen(layer)?, competition: h.competition });
-        }
-        let output = Some(widen(&mlp.layers[n - 1])?);
-        PwlNet::new(mlp.config.input, hidden, output)
+        Self::from_encoder(mlp)
     }
 
-    /// Loads a `compete` checkpoint or a PyTorch `nn.Sequential` MLP saved as safetensors (see the
-    /// module docs for the names expected). `competition` names the hidden layers' competition of a
-    /// PyTorch file; a `compete` checkpoint carries its own, and a different one given here is an
-    /// error.
+    /// The network of any model that is piecewise linear ([`Encoder::dense_stack`]): an MLP, or a
+    /// convolutional network with its convolutions, locally connected layers and pools written out
+    /// as dense maps.
+    pub fn from_encoder(enc: &dyn Encoder) -> Result<Self> {
+        let stack = enc.dense_stack().ok_or_else(|| {
+            Error::param(
+                "model",
+                enc.describe(),
+                "a piecewise linear network (an MLP or a convolutional network of relu, abs, lwta and maxout layers)",
+            )
+        })??;
+        Self::from_stack(&stack)
+    }
+
+    /// Widens a [`DenseStack`] to `f64`.
+    pub fn from_stack(stack: &DenseStack) -> Result<Self> {
+        let widen = |w: &crate::tensor::Matrix, b: &[f32]| -> Result<Affine> {
+            Affine::new(w.cols, w.rows, w.data.iter().map(|&v| v as f64).collect(), b.iter().map(|&v| v as f64).collect())
+        };
+        let hidden =
+            stack.hidden.iter().map(|(w, b, c)| Ok(PwlLayer { affine: widen(w, b)?, competition: *c })).collect::<Result<Vec<_>>>()?;
+        let output = stack.output.as_ref().map(|(w, b)| widen(w, b)).transpose()?;
+        PwlNet::new(stack.input, hidden, output)
+    }
+
+    /// Loads a `compete` checkpoint (any piecewise linear model) or a PyTorch `nn.Sequential` MLP
+    /// saved as safetensors (see the module docs for the names expected). `competition` names the
+    /// hidden layers' competition of a PyTorch file; a `compete` checkpoint carries its own, and a
+    /// different one given here is an error.
     pub fn load(path: &Path, competition: Option<Competition>) -> Result<Self> {
         let (tensors, meta) = load_tensors(path)?;
         if meta.contains_key("format") {
-            // A compete file: load_mlp checks the format (naming the one found and the one expected).
-            let mlp = load_mlp(path)?;
+            // A compete file: load_any checks the format (naming the one found and the one expected).
+            let (model, _) = load_any(path)?;
+            let enc = model.encoder();
             if let Some(c) = competition
-                && mlp.config.hidden.iter().any(|h| h.competition != c)
+                && enc.layers().iter().any(|l| l.competition != c)
             {
                 return Err(Error::param(
                     "--competition",
                     c,
                     format!(
                         "nothing, or the checkpoint's own ({}): {} is a compete checkpoint that names its competitions",
-                        mlp.config.describe(),
+                        enc.describe(),
                         path.display()
                     ),
                 ));
             }
-            return PwlNet::from_mlp(&mlp).map_err(|e| Error::format(path, e.to_string()));
+            return PwlNet::from_encoder(enc).map_err(|e| Error::format(path, e.to_string()));
         }
         let competition = competition.ok_or_else(|| {
             Error::format(

@@ -325,14 +325,14 @@ pub fn count(spec: &CountSpec, progress: &mut dyn FnMut(CountProgress<'_>)) -> R
     spec.check()?;
     let mut net = PwlNet::load(&spec.checkpoint, spec.competition)?;
     if spec.untrained {
-        let mlp = crate::train::checkpoint::load_mlp(&spec.checkpoint).map_err(|e| {
+        let (model, _) = crate::models::load_any(&spec.checkpoint).map_err(|e| {
             Error::param(
                 "--untrained",
                 format!("{} ({e})", spec.checkpoint.display()),
                 "a compete checkpoint, whose architecture it reuses",
             )
         })?;
-        net = PwlNet::from_mlp(&Mlp::new(mlp.config, spec.seed)?)?;
+        net = PwlNet::from_encoder(model.untrained(spec.seed)?.encoder())?;
         progress(CountProgress::Untrained { seed: spec.seed });
     }
     create_out_dir("-o/--out", &spec.out)?;
