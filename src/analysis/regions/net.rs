@@ -129,6 +129,9 @@ pub struct PwlNet {
     pub hidden: Vec<PwlLayer>,
     /// The output layer (logits), if any.
     pub output: Option<Affine>,
+    /// The model's own description when its layers are not dense ones (a convolutional network,
+    /// whose convolutions and pools are written out here as dense layers).
+    pub name: Option<String>,
 }
 
 /// What one forward pass computed: every layer's pre-activations and outputs, and the pattern.
@@ -183,7 +186,7 @@ impl PwlNet {
         {
             return Err(Error::shape("output layer inputs", out.inputs.to_string(), width.to_string()));
         }
-        Ok(PwlNet { input, hidden, output })
+        Ok(PwlNet { input, hidden, output, name: None })
     }
 
     /// The network of a `compete` MLP: its hidden layers and its softmax layer's logits.
@@ -202,7 +205,12 @@ impl PwlNet {
                 "a piecewise linear network (an MLP or a convolutional network of relu, abs, lwta and maxout layers)",
             )
         })??;
-        Self::from_stack(&stack)
+        let mut net = Self::from_stack(&stack)?;
+        let name = enc.describe();
+        if name != net.describe() {
+            net.name = Some(name);
+        }
+        Ok(net)
     }
 
     /// Widens a [`DenseStack`] to `f64`.
@@ -412,8 +420,16 @@ impl PwlNet {
         Ok(self.forward(x)?.pattern)
     }
 
-    /// A one-line description: `784-1000(relu)-1000(relu)-10`.
+    /// A one-line description: `784-1000(relu)-1000(relu)-10`; for a model whose layers are not
+    /// dense, its own description and then the dense layers it was written as.
     pub fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} (as dense layers {})", self.dense_description()),
+            None => self.dense_description(),
+        }
+    }
+
+    fn dense_description(&self) -> String {
         let mut s = self.input.to_string();
         for l in &self.hidden {
             s.push_str(&format!("-{}({})", l.units(), l.competition));
