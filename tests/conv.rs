@@ -62,7 +62,23 @@ fn conv_nets_train_on_28_16_and_8_pixel_images() {
         let dir = tempfile::tempdir().unwrap();
         write_bars(&dir.path().join("bars"), side, 400, 100);
         let o = compete(
-            &["--threads", "2", "train", "--data", "bars", "--layers", layers, "--epochs", "3", "--batch-size", "20", "--lr", "0.05", "--out", "run"],
+            &[
+                "--threads",
+                "2",
+                "train",
+                "--data",
+                "bars",
+                "--layers",
+                layers,
+                "--epochs",
+                "3",
+                "--batch-size",
+                "20",
+                "--lr",
+                "0.05",
+                "--out",
+                "run",
+            ],
             dir.path(),
         );
         assert!(o.status.success(), "{side}: {}", text(&o));
@@ -91,7 +107,8 @@ fn a_conv_run_from_a_file_resumes_and_its_layers_reach_every_analysis() {
 
     // kNN on the submasks of the first convolutional layer: 4 units x 2 pieces x 12 x 12 bits.
     let ck = "run/checkpoints/best.safetensors";
-    let o = compete(&["knn", ck, "--data", "bars", "--layer", "0", "--features", "submasks", "--weighting", "uniform", "--json"], dir.path());
+    let o =
+        compete(&["knn", ck, "--data", "bars", "--layer", "0", "--features", "submasks", "--weighting", "uniform", "--json"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let report = text(&o);
     assert!(report.contains("1152"), "the conv layer's submask has 8 x 12 x 12 bits: {report}");

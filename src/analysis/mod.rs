@@ -13,4 +13,4 @@ pub mod regions;
 pub mod submasks;
 
 pub use flips::FlipTracker;
-pub use submasks::{LayerFeatures, Representation, all_submasks, conv_submasks, layer_features, submasks};
+pub use submasks::{LayerFeatures, Representation, all_submasks, layer_features, submasks};

@@ -7,8 +7,10 @@
 //! - **LWTA**: the winner of each block, `units` bits;
 //! - **maxout**: only the pieces that produced the maximum of their unit (section 3.1), `units x rank`
 //!   bits, so a 1000-unit rank-2 maxout layer gives 2000-bit submasks;
-//! - **convolutional** layers (section 3.3): the pre-activations `> 0` over all maps, see
-//!   [`conv_submasks`].
+//! - **convolutional** layers (section 3.3: "constructed using the presynaptic unit activations from
+//!   this layer for all convolutional maps"): the same rules over every map and position, one bit per
+//!   pre-activation (`maps x rank x height x width`), as the model's [`Encoder`] gives them (for
+//!   [`crate::models::conv::ConvNet`], before the pooling that follows the layer).
 //!
 //! The paper uses the penultimate layer (the last hidden layer); any hidden layer can be read here.
 //!
@@ -176,30 +178,6 @@ pub fn all_submasks(enc: &dyn Encoder, x: &[f32], chunk: usize) -> Result<Vec<Bi
     Ok(codes)
 }
 
-/// Submasks of a convolutional layer (paper A, section 3.3): its pre-activations `> 0` over all
-/// maps, one bit per (map, position). `pre` is `[n, maps, height, width]` (NCHW) flattened;
-/// `shape = [n, maps, height, width]`.
-pub fn conv_submasks(pre: &[f32], shape: [usize; 4]) -> Result<BinaryCodes> {
-    let [n, c, h, w] = shape;
-    let per = c * h * w;
-    if n.checked_mul(per) != Some(pre.len()) || per == 0 {
-        return Err(Error::shape(
-            "convolutional pre-activations",
-            format!("{} values", pre.len()),
-            format!("{n} x {c} x {h} x {w} (NCHW), non-empty"),
-        ));
-    }
-    let mut codes = BinaryCodes::zeros(n, per)?;
-    let mut flags = vec![false; per];
-    for (i, row) in pre.chunks_exact(per).enumerate() {
-        for (f, &v) in flags.iter_mut().zip(row) {
-            *f = v > 0.0;
-        }
-        codes.set_row_from_bools(i, &flags);
-    }
-    Ok(codes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,8 +254,5 @@ mod tests {
         let err = submasks(&mlp, &inputs(2), 2, 10).unwrap_err().to_string();
         assert!(err.contains("layer = 2") && err.contains("0 to 1"), "{err}");
         assert!(submasks(&mlp, &[0.0; 7], 0, 10).is_err());
-        assert!(conv_submasks(&[1.0; 10], [2, 1, 2, 2]).is_err());
-        let c = conv_submasks(&[1.0, -1.0, 0.0, 2.0, -3.0, 0.5, 0.5, 0.0], [2, 2, 1, 2]).unwrap();
-        assert_eq!(c.to_bools(), vec![true, false, false, true, false, true, true, false]);
     }
 }
