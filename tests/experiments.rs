@@ -1,8 +1,9 @@
-//! Every experiment file in experiments/ parses: training runs describe a valid network for MNIST,
+//! Every experiment file in experiments/ parses: training runs describe a valid network (MLP or
+//! convolutional) for MNIST,
 //! sinusoid files (paper E, Figure 1) a valid experiment.
 
 use compete::experiments::sinusoid::SinusoidExperiment;
-use compete::train::config::Experiment;
+use compete::train::config::{Experiment, ModelSection};
 
 #[test]
 fn every_experiment_file_is_valid() {
@@ -18,8 +19,16 @@ fn every_experiment_file_is_valid() {
             }
             let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(exp.kind, "train", "{}", path.display());
-            exp.model.mlp_config(784, 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(exp.model.mlp().unwrap().init_gain > 0.0);
+            match &exp.model {
+                ModelSection::Mlp(m) => {
+                    m.mlp_config(784, 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    assert!(m.init_gain > 0.0);
+                }
+                ModelSection::Conv(c) => {
+                    c.conv_config(784, Some((28, 28)), 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    assert!(c.init_gain > 0.0);
+                }
+            }
             seen += 1;
         }
     }

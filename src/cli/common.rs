@@ -4,24 +4,7 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::models::mlp::Mlp;
 use crate::models::{AnyModel, Encoder, load_any};
-use crate::train::checkpoint::{describe, load_mlp};
-
-/// Loads a checkpoint and the data split into (train, validation, test), refusing data whose width
-/// does not fit the network.
-pub fn network_and_data(checkpoint: &Path, data: &str, validation: Option<usize>, l2: bool) -> Result<(Mlp, Dataset, Dataset, Dataset)> {
-    let mlp = load_mlp(checkpoint)?;
-    let (train, val, test) = crate::data::load_split(data, validation, l2)?;
-    if train.dim != mlp.config.input {
-        return Err(Error::shape(
-            format!("{} against data {data}", checkpoint.display()),
-            format!("{} input features", train.dim),
-            format!("{} input features, as the checkpoint's network ({})", mlp.config.input, describe(&mlp.config)),
-        ));
-    }
-    Ok((mlp, train, val, test))
-}
 
 /// Loads a checkpoint of any model and the data split into (train, validation, test), refusing
 /// data whose width does not fit the model's input.

@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 
 use crate::error::Result;
 use crate::eval::Confusion;
-use crate::train::checkpoint::describe;
 
 /// Which part of the data to evaluate on.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -43,24 +42,27 @@ pub struct EvalArgs {
 
 /// `compete eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let (mlp, train, val, test) = super::common::network_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
+    let (model, train, val, test) = super::common::model_and_data(&args.checkpoint, &args.data, args.validation, args.l2_normalize)?;
     let data = match args.split {
         Split::Test => &test,
         Split::Validation => &val,
         Split::Train => &train,
     };
-    let predicted = mlp.predict(&data.x, 500)?;
-    let confusion = Confusion::new(mlp.config.classes, &predicted, &data.labels)?;
+    let (predicted, classes) = model.predict(&data.x).ok_or_else(|| {
+        crate::Error::param("checkpoint", args.checkpoint.display(), format!("a classifier (this {} model has no classes)", model.kind()))
+    })??;
+    let confusion = Confusion::new(classes, &predicted, &data.labels)?;
+    let network = model.encoder().describe();
     if args.json {
         let report = serde_json::json!({
-            "checkpoint": args.checkpoint, "network": describe(&mlp.config), "data": args.data,
+            "checkpoint": args.checkpoint, "network": network, "data": args.data,
             "split": format!("{:?}", args.split).to_lowercase(), "examples": data.len(),
             "errors": confusion.errors(), "error_rate": confusion.error_rate(), "confusion": confusion,
         });
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| crate::Error::Data(e.to_string()))?);
     } else {
         println!("checkpoint   {}", args.checkpoint.display());
-        println!("network      {}", describe(&mlp.config));
+        println!("network      {network}");
         println!("data         {} ({:?}, {} examples)", args.data, args.split, data.len());
         println!("errors       {} ({:.2}%)", confusion.errors(), 100.0 * confusion.error_rate());
         println!("\nconfusion matrix (rows: true class, columns: predicted)\n{confusion}");

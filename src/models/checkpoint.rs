@@ -151,6 +151,15 @@ impl AnyModel {
         }
     }
 
+    /// The predicted class of every example of `x` (`n x input` values) and the number of classes,
+    /// when the model is a classifier (`None` otherwise).
+    pub fn predict(&self, x: &[f32]) -> Option<Result<(Vec<usize>, usize)>> {
+        match self {
+            AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
+            AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
+        }
+    }
+
     /// The model seen through its hidden layers, for every analysis.
     pub fn encoder(&self) -> &dyn Encoder {
         match self {

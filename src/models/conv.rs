@@ -710,12 +710,13 @@ impl ConvNet {
                     }
                 }
                 Block::Dense(d) => {
-                    for o in 0..rows {
-                        for i in 0..cols {
-                            put(o, i, d.weight.data[o * cols + i]);
+                    for (o, row) in d.weight.data.chunks(cols).enumerate() {
+                        for (i, &v) in row.iter().enumerate() {
+                            put(o, i, v);
                         }
-                        bias[o] = d.bias[o];
                     }
+                    // A dense layer's rows are already in the stack's order (`row_of` is the identity).
+                    bias.copy_from_slice(&d.bias);
                 }
                 Block::Pool(_) => unreachable!(),
             }
@@ -874,8 +875,7 @@ mod tests {
         let analytic: Vec<Vec<f32>> = grads.params().iter().map(|p| p.data.to_vec()).collect();
         let eps = 1e-3f32;
         let (mut checked, mut skipped) = (0, 0);
-        let count = net.params().len();
-        for pi in 0..count {
+        for (pi, analytic) in analytic.iter().enumerate() {
             let len = net.params()[pi].data.len();
             for i in (0..len).step_by(len.div_ceil(40).max(1)) {
                 let perturbed = |d: f32| {
@@ -890,7 +890,7 @@ mod tests {
                     continue;
                 }
                 let numeric = (lp - lm) / (2.0 * eps as f64);
-                let a = analytic[pi][i] as f64;
+                let a = analytic[i] as f64;
                 let name = &net.params()[pi].name;
                 assert!((numeric - a).abs() < 2e-3 + 2e-2 * a.abs(), "{name}[{i}]: numeric {numeric}, analytic {a}");
                 checked += 1;
