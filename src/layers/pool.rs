@@ -148,6 +148,51 @@ impl MaxPool2d {
 
     /// The forward pass of consecutive examples (every buffer already of the right length).
     fn forward_chunk(&self, x: &[f32], input: MapShape, output: MapShape, out: &mut [f32], winners: &mut [bool], argmax: &mut [usize]) {
+        match self.kernel {
+            2 => self.forward_fixed::<2>(x, input, output, out, winners, argmax),
+            3 => self.forward_fixed::<3>(x, input, output, out, winners, argmax),
+            4 => self.forward_fixed::<4>(x, input, output, out, winners, argmax),
+            _ => self.forward_any(x, input, output, out, winners, argmax),
+        }
+    }
+
+    /// [`MaxPool2d::forward_chunk`] for a kernel of `K` known at compile time: each window is read
+    /// into a `K x K` array, its maximum taken (f32::max skips NaN), then the first position holding
+    /// it, which is the first maximum in row-major window order as `argmax_first` picks it (a window
+    /// of NaN only gives its first position). Without a loop-carried branch this is several times
+    /// faster than the general loop.
+    fn forward_fixed<const K: usize>(
+        &self,
+        x: &[f32],
+        input: MapShape,
+        output: MapShape,
+        out: &mut [f32],
+        winners: &mut [bool],
+        argmax: &mut [usize],
+    ) {
+        let s = self.stride;
+        let (iw, ip, op) = (input.width, input.plane(), output.plane());
+        for (((xm, om), wm), am) in x.chunks(ip).zip(out.chunks_mut(op)).zip(winners.chunks_mut(ip)).zip(argmax.chunks_mut(op)) {
+            for i in 0..output.height {
+                for j in 0..output.width {
+                    let top = i * s * iw + j * s;
+                    let mut win = [[0.0f32; K]; K];
+                    for (u, row) in win.iter_mut().enumerate() {
+                        row.copy_from_slice(&xm[top + u * iw..top + u * iw + K]);
+                    }
+                    let m = win.iter().flatten().fold(win[0][0], |a, &b| a.max(b));
+                    let first = win.iter().flatten().position(|&v| v == m).unwrap_or(0);
+                    let p = top + first / K * iw + first % K;
+                    om[i * output.width + j] = xm[p];
+                    am[i * output.width + j] = p;
+                    wm[p] = true;
+                }
+            }
+        }
+    }
+
+    /// [`MaxPool2d::forward_chunk`] for any kernel.
+    fn forward_any(&self, x: &[f32], input: MapShape, output: MapShape, out: &mut [f32], winners: &mut [bool], argmax: &mut [usize]) {
         let (k, s) = (self.kernel, self.stride);
         let (iw, ip, op) = (input.width, input.plane(), output.plane());
         for (((xm, om), wm), am) in x.chunks(ip).zip(out.chunks_mut(op)).zip(winners.chunks_mut(ip)).zip(argmax.chunks_mut(op)) {
