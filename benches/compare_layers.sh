@@ -71,11 +71,11 @@ for t in $threads_list; do
     : >"$c"
     : >"$p"
     if [ "$mlp" = 1 ]; then
-        echo "compare_layers.sh: $t thread(s): MLP step (compete bench, pytorch_mlp.py)" >&2
+        echo "compare_layers.sh: $t thread(s): MLP step (compete bench, pytorch_mlp.py), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
         "$compete_bin" --threads "$t" bench --json --epoch 0 --steps "$mlp_steps" >>"$c" || echo "compare_layers.sh: warning: compete bench failed" >&2
         "$py" "$here/pytorch_mlp.py" --json --threads "$t" --competition all --steps "$mlp_steps" >>"$p" || echo "compare_layers.sh: warning: pytorch_mlp.py failed" >&2
     fi
-    echo "compare_layers.sh: $t thread(s): layers (compete bench-layers, pytorch_layers.py)" >&2
+    echo "compare_layers.sh: $t thread(s): layers (compete bench-layers, pytorch_layers.py), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
     "$compete_bin" --threads "$t" bench-layers --json "${op_args[@]}" --steps "$steps" --warmup "$warmup" --max-seconds "$max_seconds" >>"$c" ||
         echo "compare_layers.sh: warning: compete bench-layers failed" >&2
     py_ops="${ops:-all}"

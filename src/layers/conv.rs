@@ -22,7 +22,13 @@
 //!
 //! The weight uses PyTorch's layout `[out_channels, in_channels, k, k]`. Each example is unfolded
 //! (im2col) into a `[C k k, H_out W_out]` matrix and multiplied by the weight seen as
-//! `[out_channels, C k k]` in one GEMM ([`crate::tensor::matmul`]). The batch is cut into a fixed
+//! `[out_channels, C k k]` in one GEMM ([`crate::tensor::matmul`]). The weight gradient is
+//! `grad_out [out_channels, H_out W_out]` times the unfolded input, transposed. The input gradient,
+//! at stride 1 with `p < k` and at least half as many input as output channels, is computed as the
+//! convolution it is: `grad_out` unfolded with padding `k - 1 - p`, times the kernel flipped in both
+//! directions with its channel axes swapped (`[C, out_channels k k]`), one GEMM with a long inner
+//! dimension; otherwise as `weight^T grad_out` (inner dimension `out_channels`) folded back by
+//! col2im. The batch is cut into a fixed
 //! number of chunks that depends only on the batch size, processed in parallel with rayon; the
 //! per-chunk weight and bias gradients are summed in chunk order, so results do not depend on the
 //! number of threads.
