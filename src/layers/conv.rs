@@ -244,7 +244,8 @@ impl Conv2d {
                 for c in 0..in_ch {
                     for i in 0..k {
                         for j in 0..k {
-                            wf.data[c * gg.rows() + (o * k + i) * k + j] = self.weight[((o * in_ch + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
+                            wf.data[c * gg.rows() + (o * k + i) * k + j] =
+                                self.weight[((o * in_ch + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
                         }
                     }
                 }
