@@ -93,5 +93,23 @@ else
     echo "skip pytorch_mlp.py checks: benches/.venv missing (bash benches/setup_venv.sh)"
 fi
 
+# compare_layers_table.py: layer ops and MLP records at two thread counts, one shape mismatch.
+cat >"$work/layers-c.jsonl" <<'EOF'
+{"peer":"compete","op":"conv5x5_1to128","threads":1,"input_shape":[100,1,28,28],"output_shape":[100,128,28,28],"median_ms":30.0,"p10_ms":29.0,"p90_ms":31.0,"load1":0.5}
+{"peer":"compete","op":"maxpool4s2_128","threads":2,"input_shape":[100,128,28,28],"output_shape":[100,128,13,13],"median_ms":50.0,"p10_ms":49.0,"p90_ms":51.0,"load1":0.7}
+{"peer":"compete","competition":"relu","threads":1,"median_ms":10.0,"p10_ms":9.0,"p90_ms":11.0}
+EOF
+cat >"$work/layers-p.jsonl" <<'EOF'
+{"peer":"pytorch","op":"conv5x5_1to128","threads":1,"input_shape":[100,1,28,28],"output_shape":[100,128,28,28],"median_ms":60.0,"p10_ms":58.0,"p90_ms":62.0,"load1":0.6}
+{"peer":"pytorch","op":"maxpool4s2_128","threads":2,"input_shape":[100,128,28,28],"output_shape":[100,128,14,14],"median_ms":100.0,"p10_ms":99.0,"p90_ms":101.0,"load1":0.8}
+{"peer":"pytorch","competition":"relu","threads":1,"median_ms":20.0,"p10_ms":19.0,"p90_ms":21.0}
+{"peer":"pytorch","op":"conv_maxout_mnist","threads":1,"input_shape":[100,1,28,28],"output_shape":[100,10],"median_ms":200.0,"p10_ms":190.0,"p90_ms":210.0,"load1":0.6}
+EOF
+expect "compare_layers_table.py flags a shape mismatch" 1 python3 "$here/compare_layers_table.py" "$work/layers-c.jsonl" "$work/layers-p.jsonl"
+has "layer row with its ratio" '^\| 1 \| conv5x5_1to128 \| 30\.00 \(29\.00–31\.00\) \| 60\.00 \(58\.00–62\.00\) \| 0\.50 \| 0\.50 / 0\.60 \|$'
+has "MLP record as mlp_relu" '^\| 1 \| mlp_relu \| 10\.00 .* \| 0\.50 \|'
+has "mismatch named" 'maxpool4s2_128 \*\*output_shape differs'
+has "conv maxout slot without compete" '^\| 1 \| conv_maxout_mnist \(compete side: src/models/conv\.rs, after merge\) \| — \| 200\.00'
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_hamming;
+pub mod bench_layers;
 pub mod common;
 pub mod demo;
 pub mod eval;
@@ -54,6 +55,8 @@ pub enum Command {
     Regions(regions::RegionsArgs),
     /// Time exact Hamming top-k search on random codes (queries/second; compare with benches/hamming.sh).
     BenchHamming(bench_hamming::BenchHammingArgs),
+    /// Time forward + backward of the convolutional layers (conv, transposed conv, max-pool, locally connected; compare with benches/compare_layers.sh).
+    BenchLayers(bench_layers::BenchLayersArgs),
 }
 
 /// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Map(a) => map::run(a),
         Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),
+        Command::BenchLayers(a) => bench_layers::run(a),
     }
 }
 

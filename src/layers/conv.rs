@@ -22,7 +22,13 @@
 //!
 //! The weight uses PyTorch's layout `[out_channels, in_channels, k, k]`. Each example is unfolded
 //! (im2col) into a `[C k k, H_out W_out]` matrix and multiplied by the weight seen as
-//! `[out_channels, C k k]` in one GEMM ([`crate::tensor::matmul`]). The batch is cut into a fixed
+//! `[out_channels, C k k]` in one GEMM ([`crate::tensor::matmul`]). The weight gradient is
+//! `grad_out [out_channels, H_out W_out]` times the unfolded input, transposed. The input gradient,
+//! at stride 1 with `p < k` and at least half as many input as output channels, is computed as the
+//! convolution it is: `grad_out` unfolded with padding `k - 1 - p`, times the kernel flipped in both
+//! directions with its channel axes swapped (`[C, out_channels k k]`), one GEMM with a long inner
+//! dimension; otherwise as `weight^T grad_out` (inner dimension `out_channels`) folded back by
+//! col2im. The batch is cut into a fixed
 //! number of chunks that depends only on the batch size, processed in parallel with rayon; the
 //! per-chunk weight and bias gradients are summed in chunk order, so results do not depend on the
 //! number of threads.
@@ -219,8 +225,36 @@ impl Conv2d {
             check_len("conv2d grad_x", gx.len(), x.len(), &format!("n {n} x {input}"))?;
         }
         let (chunk, count) = chunks(n);
-        check_alloc("the per-chunk weight gradients of a conv2d layer", bytes(&[count, self.weight.len() + 2 * g.rows() * g.cols()], 4))?;
-        let w = Matrix { rows: out_ch, cols: g.rows(), data: self.weight.clone() };
+        let unfolded = g.rows() * g.cols() + (g.rows() * g.cols()).max(out_ch * self.config.kernel * self.config.kernel * input.plane());
+        check_alloc("the per-chunk weight gradients of a conv2d layer", bytes(&[count, self.weight.len() + unfolded], 4))?;
+        // At stride 1 with a padding below the kernel, the input gradient is itself a convolution:
+        // of grad_out padded by k - 1 - p, with the kernel flipped and its two channel axes swapped
+        // (`[in_channels, out_channels k k]`). One GEMM per example of inner dimension
+        // `out_channels k k` then writes the input gradient directly, instead of a GEMM of inner
+        // dimension `out_channels` into a `[C k k, H W]` matrix that col2im sums back.
+        let (k, in_ch) = (self.config.kernel, self.config.in_channels);
+        let pad = self.config.pad()?;
+        // Chosen when the input has at least half as many channels as the output: the unfolded
+        // grad_out is `out_channels / in_channels` times the size of the other path's matrix.
+        let flipped = if grad_x.is_some() && self.config.stride == 1 && pad < k && 2 * in_ch >= out_ch {
+            let gg = Geometry::conv("conv2d", output, k, 1, k - 1 - pad)?;
+            debug_assert_eq!((gg.oh, gg.ow), (input.height, input.width));
+            let mut wf = Matrix::zeros(in_ch, gg.rows());
+            for o in 0..out_ch {
+                for c in 0..in_ch {
+                    for i in 0..k {
+                        for j in 0..k {
+                            wf.data[c * gg.rows() + (o * k + i) * k + j] =
+                                self.weight[((o * in_ch + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
+                        }
+                    }
+                }
+            }
+            Some((gg, wf))
+        } else {
+            None
+        };
+        let w = if flipped.is_none() { Matrix { rows: out_ch, cols: g.rows(), data: self.weight.clone() } } else { Matrix::default() };
         let gx_chunks: Vec<Option<&mut [f32]>> = match grad_x {
             Some(gx) => gx.chunks_mut(chunk.max(1) * input.size()).map(Some).collect(),
             None => (0..count).map(|_| None).collect(),
@@ -233,7 +267,11 @@ impl Conv2d {
                 let mut gb = vec![0.0f32; out_ch];
                 let mut col = Matrix::zeros(g.rows(), g.cols());
                 let mut go = Matrix::zeros(out_ch, g.cols());
-                let mut dcol = Matrix::zeros(g.rows(), g.cols());
+                let (mut dcol, mut dx) = match (&flipped, gx.is_some()) {
+                    (Some((gg, _)), _) => (Matrix::zeros(gg.rows(), gg.cols()), Matrix::zeros(in_ch, input.plane())),
+                    (None, true) => (Matrix::zeros(g.rows(), g.cols()), Matrix::default()),
+                    (None, false) => (Matrix::default(), Matrix::default()),
+                };
                 let end = ((ci + 1) * chunk).min(n);
                 for (j, b) in (ci * chunk..end).enumerate() {
                     go.data.copy_from_slice(&grad_out[b * output.size()..(b + 1) * output.size()]);
@@ -243,10 +281,16 @@ impl Conv2d {
                     g.im2col(&x[b * input.size()..(b + 1) * input.size()], &mut col.data);
                     matmul(&mut gw, &go, Op::N, &col, Op::T, j > 0)?;
                     if let Some(gx) = gx.as_deref_mut() {
-                        matmul(&mut dcol, &w, Op::T, &go, Op::N, false)?;
                         let dst = &mut gx[j * input.size()..(j + 1) * input.size()];
-                        dst.fill(0.0);
-                        g.col2im(&dcol.data, dst);
+                        if let Some((gg, wf)) = &flipped {
+                            gg.im2col(&go.data, &mut dcol.data);
+                            matmul(&mut dx, wf, Op::N, &dcol, Op::N, false)?;
+                            dst.copy_from_slice(&dx.data);
+                        } else {
+                            matmul(&mut dcol, &w, Op::T, &go, Op::N, false)?;
+                            dst.fill(0.0);
+                            g.col2im(&dcol.data, dst);
+                        }
                     }
                 }
                 Ok((gw, gb))
@@ -351,6 +395,15 @@ impl Geometry {
         (v < len).then_some(v)
     }
 
+    /// The window columns `lo..hi` whose kernel column `j` reads inside the map at stride 1 (the
+    /// others read the padding); column `ox` reads image column `ox + j - p`.
+    #[inline]
+    fn span1(&self, j: usize) -> (usize, usize) {
+        let lo = self.p.saturating_sub(j).min(self.ow);
+        let hi = (self.w + self.p).saturating_sub(j).min(self.ow).max(lo);
+        (lo, hi)
+    }
+
     /// Unfolds one example's image (`channels h w` values) into `col` (`rows() * cols()` values).
     pub fn im2col(&self, img: &[f32], col: &mut [f32]) {
         let (k, cols) = (self.k, self.cols());
@@ -359,14 +412,24 @@ impl Geometry {
             for i in 0..k {
                 for j in 0..k {
                     let row = &mut col[((c * k + i) * k + j) * cols..][..cols];
+                    let (lo, hi) = self.span1(j);
                     for oy in 0..self.oh {
                         let dst = &mut row[oy * self.ow..(oy + 1) * self.ow];
                         match Self::src(oy, i, self.s, self.p, self.h) {
                             None => dst.fill(0.0),
                             Some(y) => {
                                 let src = &plane[y * self.w..(y + 1) * self.w];
-                                for (ox, d) in dst.iter_mut().enumerate() {
-                                    *d = Self::src(ox, j, self.s, self.p, self.w).map_or(0.0, |x| src[x]);
+                                if self.s == 1 {
+                                    // Contiguous: zeros, a copy of the row, zeros.
+                                    dst[..lo].fill(0.0);
+                                    if hi > lo {
+                                        dst[lo..hi].copy_from_slice(&src[lo + j - self.p..hi + j - self.p]);
+                                    }
+                                    dst[hi..].fill(0.0);
+                                } else {
+                                    for (ox, d) in dst.iter_mut().enumerate() {
+                                        *d = Self::src(ox, j, self.s, self.p, self.w).map_or(0.0, |x| src[x]);
+                                    }
                                 }
                             }
                         }
@@ -385,12 +448,21 @@ impl Geometry {
             for i in 0..k {
                 for j in 0..k {
                     let row = &col[((c * k + i) * k + j) * cols..][..cols];
+                    let (lo, hi) = self.span1(j);
                     for oy in 0..self.oh {
                         if let Some(y) = Self::src(oy, i, self.s, self.p, self.h) {
                             let dst = &mut plane[y * self.w..(y + 1) * self.w];
-                            for (ox, v) in row[oy * self.ow..(oy + 1) * self.ow].iter().enumerate() {
-                                if let Some(x) = Self::src(ox, j, self.s, self.p, self.w) {
-                                    dst[x] += v;
+                            let src = &row[oy * self.ow..(oy + 1) * self.ow];
+                            if self.s == 1 {
+                                if hi > lo {
+                                    let dst = &mut dst[lo + j - self.p..hi + j - self.p];
+                                    dst.iter_mut().zip(&src[lo..hi]).for_each(|(d, v)| *d += v);
+                                }
+                            } else {
+                                for (ox, v) in src.iter().enumerate() {
+                                    if let Some(x) = Self::src(ox, j, self.s, self.p, self.w) {
+                                        dst[x] += v;
+                                    }
                                 }
                             }
                         }

@@ -62,7 +62,7 @@
 use rayon::prelude::*;
 
 use super::MapShape;
-use crate::competition::{PAR_ROWS, argmax_first};
+use crate::competition::PAR_ROWS;
 use crate::error::{Error, Result};
 use crate::io::memory::{bytes, check_alloc};
 
@@ -148,19 +148,70 @@ impl MaxPool2d {
 
     /// The forward pass of consecutive examples (every buffer already of the right length).
     fn forward_chunk(&self, x: &[f32], input: MapShape, output: MapShape, out: &mut [f32], winners: &mut [bool], argmax: &mut [usize]) {
-        let (k, s) = (self.kernel, self.stride);
+        match self.kernel {
+            2 => self.forward_fixed::<2>(x, input, output, out, winners, argmax),
+            3 => self.forward_fixed::<3>(x, input, output, out, winners, argmax),
+            4 => self.forward_fixed::<4>(x, input, output, out, winners, argmax),
+            _ => self.forward_any(x, input, output, out, winners, argmax),
+        }
+    }
+
+    /// [`MaxPool2d::forward_chunk`] for a kernel of `K` known at compile time: each window is read
+    /// into a `K x K` array, its maximum taken (f32::max skips NaN), then the first position holding
+    /// it, which is the first maximum in row-major window order as `argmax_first` picks it (a window
+    /// of NaN only gives its first position). Without a loop-carried branch this is several times
+    /// faster than the general loop.
+    fn forward_fixed<const K: usize>(
+        &self,
+        x: &[f32],
+        input: MapShape,
+        output: MapShape,
+        out: &mut [f32],
+        winners: &mut [bool],
+        argmax: &mut [usize],
+    ) {
+        let s = self.stride;
         let (iw, ip, op) = (input.width, input.plane(), output.plane());
-        let mut window = vec![0.0f32; k * k];
         for (((xm, om), wm), am) in x.chunks(ip).zip(out.chunks_mut(op)).zip(winners.chunks_mut(ip)).zip(argmax.chunks_mut(op)) {
             for i in 0..output.height {
                 for j in 0..output.width {
-                    for u in 0..k {
-                        let row = (i * s + u) * iw + j * s;
-                        window[u * k..(u + 1) * k].copy_from_slice(&xm[row..row + k]);
+                    let top = i * s * iw + j * s;
+                    let mut win = [[0.0f32; K]; K];
+                    for (u, row) in win.iter_mut().enumerate() {
+                        row.copy_from_slice(&xm[top + u * iw..top + u * iw + K]);
                     }
-                    let best = argmax_first(&window);
-                    let p = (i * s + best / k) * iw + j * s + best % k;
+                    let m = win.iter().flatten().fold(win[0][0], |a, &b| a.max(b));
+                    let first = win.iter().flatten().position(|&v| v == m).unwrap_or(0);
+                    let p = top + first / K * iw + first % K;
                     om[i * output.width + j] = xm[p];
+                    am[i * output.width + j] = p;
+                    wm[p] = true;
+                }
+            }
+        }
+    }
+
+    /// [`MaxPool2d::forward_chunk`] for any kernel.
+    fn forward_any(&self, x: &[f32], input: MapShape, output: MapShape, out: &mut [f32], winners: &mut [bool], argmax: &mut [usize]) {
+        let (k, s) = (self.kernel, self.stride);
+        let (iw, ip, op) = (input.width, input.plane(), output.plane());
+        for (((xm, om), wm), am) in x.chunks(ip).zip(out.chunks_mut(op)).zip(winners.chunks_mut(ip)).zip(argmax.chunks_mut(op)) {
+            for i in 0..output.height {
+                for j in 0..output.width {
+                    // The first maximum in row-major window order (as `argmax_first`: a NaN is
+                    // replaced by the first number after it), read in place.
+                    let mut p = i * s * iw + j * s;
+                    let mut best = xm[p];
+                    for u in 0..k {
+                        let start = (i * s + u) * iw + j * s;
+                        for (v, &x) in xm[start..start + k].iter().enumerate() {
+                            if x > best || (best.is_nan() && !x.is_nan()) {
+                                best = x;
+                                p = start + v;
+                            }
+                        }
+                    }
+                    om[i * output.width + j] = best;
                     am[i * output.width + j] = p;
                     wm[p] = true;
                 }
@@ -194,20 +245,23 @@ impl MaxPool2d {
 
     /// The backward pass of consecutive examples.
     fn backward_chunk(&self, grad_out: &[f32], argmax: &[usize], input: MapShape, output: MapShape, grad_x: &mut [f32]) -> Result<()> {
-        let (k, s, iw) = (self.kernel, self.stride, input.width);
+        let (k, s, iw, ow) = (self.kernel, self.stride, input.width, output.width);
         let (ip, op) = (input.plane(), output.plane());
         for ((gm, am), gxm) in grad_out.chunks(op).zip(argmax.chunks(op)).zip(grad_x.chunks_mut(ip)) {
-            for (o, (&g, &p)) in gm.iter().zip(am).enumerate() {
-                let (i, j) = (o / output.width, o % output.width);
-                let (y, x) = (p / iw, p % iw);
-                if p >= ip || y < i * s || y >= i * s + k || x < j * s || x >= j * s + k {
-                    return Err(Error::param(
-                        "max-pool backward argmax",
-                        p,
-                        format!("an index in the {k}x{k} window of output ({i}, {j}) of a {input} map, as forward returns"),
-                    ));
+            for (i, (grow, arow)) in gm.chunks(ow).zip(am.chunks(ow)).enumerate() {
+                for (j, (&g, &p)) in grow.iter().zip(arow).enumerate() {
+                    // In the window: p is on one of its k rows, within its k columns (no division per value).
+                    let base = i * s * iw + j * s;
+                    let inside = p < ip && (0..k).any(|u| (base + u * iw..base + u * iw + k).contains(&p));
+                    if !inside {
+                        return Err(Error::param(
+                            "max-pool backward argmax",
+                            p,
+                            format!("an index in the {k}x{k} window of output ({i}, {j}) of a {input} map, as forward returns"),
+                        ));
+                    }
+                    gxm[p] += g;
                 }
-                gxm[p] += g;
             }
         }
         Ok(())

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""PyTorch reference timing of the layers of `compete bench-layers` (issue 10), forward + backward.
+
+Each op is one layer on MNIST-sized maps, batch 100, float32, on the CPU, written as a PyTorch user
+would (``torch.nn.functional``). One timed step is: clear the gradients (``.grad = None``), forward,
+``y.backward(grad_out)`` with a fixed random output gradient, which computes the gradients of the
+weights, the biases and the input (the input has ``requires_grad``). Ops (same names as compete's):
+
+* ``conv5x5_1to128``: ``F.conv2d`` 1->128, 5x5, padding 2, on 1x28x28.
+* ``conv5x5_128to128``: ``F.conv2d`` 128->128, 5x5, padding 2, on 128x28x28.
+* ``convT11x11_128to1``: ``F.conv_transpose2d`` 128->1, 11x11, padding 5 (output 1x28x28).
+* ``maxpool4s4_128`` / ``maxpool4s2_128``: ``F.max_pool2d`` 4x4, stride 4 / 2, on 128x28x28.
+* ``local9x9_1to16`` / ``local9x9_16to16``: a locally connected 9x9 layer, C->16 units per location,
+  padding 4 (28x28 locations): ``F.unfold`` + ``torch.einsum("nkl,lok->nol")`` with a per-location
+  weight ``[784, 16, C*81]`` and a bias ``[16, 28, 28]``.
+* ``conv_maxout_mnist``: one SGD step (momentum 0.9, lr 0.01, ``zero_grad`` + forward + softmax
+  cross-entropy + backward + ``step``) of Goodfellow et al. (2013)'s MNIST maxout conv net, no
+  dropout: conv 8x8 pad 0, 48 units x 2 pieces -> maxout over 2 consecutive channels -> max-pool 4
+  stride 2; conv 8x8 pad 3, 48x2 -> maxout -> pool 4/2; conv 5x5 pad 3, 24 units x 4 pieces ->
+  maxout:4 -> pool 2/2; dense softmax 10 over 24*2*2 inputs. Maps: 1x28x28 -> 96x21x21 -> 48x21x21
+  -> 48x9x9 -> 96x8x8 -> 48x8x8 -> 48x3x3 -> 96x5x5 -> 24x5x5 -> 24x2x2 -> 10.
+
+Each op runs ``--warmup`` untimed steps, then up to ``--steps`` timed ones, stopping after
+``--max-seconds`` (at least 3 timed steps); it reports the median and the 10th/90th percentiles.
+
+Usage (after ``benches/setup_venv.sh``)::
+
+    benches/.venv/bin/python benches/pytorch_layers.py --threads 2 --json
+
+With ``--json`` it prints one object per op per line: peer, version, op, threads, batch,
+input_shape, output_shape, median_ms, p10_ms, p90_ms, steps, warmup, load1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+OPS = (
+    "conv5x5_1to128",
+    "conv5x5_128to128",
+    "convT11x11_128to1",
+    "maxpool4s4_128",
+    "maxpool4s2_128",
+    "local9x9_1to16",
+    "local9x9_16to16",
+    "conv_maxout_mnist",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1, help="intra-op and inter-op threads (default 1)")
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--ops", default="all", help=f"comma-separated, or all: {', '.join(OPS)}")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per op, at most (default 30)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--max-seconds", type=float, default=10.0, help="stop timing an op after this long (at least 3 steps)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def load1() -> float | None:
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The q-th percentile of sorted values, linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return float("nan")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+class Ops:
+    """Builds each op: returns (input_shape, output_shape, step) where step() does one timed step."""
+
+    def __init__(self, torch, batch: int, seed: int):
+        self.torch = torch
+        self.F = torch.nn.functional
+        self.n = batch
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def rand(self, *shape, scale=1.0, grad=False):
+        t = (torch_rand(self.torch, shape, self.gen) * 2.0 - 1.0) * scale
+        return t.requires_grad_(grad)
+
+    def layer_step(self, fn, x, params, out_shape):
+        """A step: forward fn(x, *params), backward of a fixed output gradient to x and params."""
+        go = self.rand(*out_shape)
+        leaves = [x, *params]
+
+        def step():
+            for t in leaves:
+                t.grad = None
+            y = fn(x, *params)
+            y.backward(go)
+
+        with self.torch.no_grad():
+            shape = tuple(fn(x, *params).shape)
+        assert shape == tuple(out_shape), f"output {shape}, expected {out_shape}"
+        return step
+
+    def conv(self, c, o, k):
+        n, p = self.n, (k - 1) // 2
+        b = 1.0 / (c * k * k) ** 0.5
+        x = self.rand(n, c, 28, 28, grad=True)
+        w, bias = self.rand(o, c, k, k, scale=b, grad=True), self.rand(o, scale=b, grad=True)
+        out = (n, o, 28, 28)
+        return x.shape, out, self.layer_step(lambda x, w, bias: self.F.conv2d(x, w, bias, padding=p), x, [w, bias], out)
+
+    def conv_transpose(self, c, o, k):
+        n, p = self.n, (k - 1) // 2
+        b = 1.0 / (o * k * k) ** 0.5
+        x = self.rand(n, c, 28, 28, grad=True)
+        w, bias = self.rand(c, o, k, k, scale=b, grad=True), self.rand(o, scale=b, grad=True)
+        out = (n, o, 28, 28)
+        return x.shape, out, self.layer_step(lambda x, w, bias: self.F.conv_transpose2d(x, w, bias, padding=p), x, [w, bias], out)
+
+    def pool(self, k, s):
+        n = self.n
+        x = self.rand(n, 128, 28, 28, grad=True)
+        side = (28 - k) // s + 1
+        out = (n, 128, side, side)
+        return x.shape, out, self.layer_step(lambda x: self.F.max_pool2d(x, k, s), x, [], out)
+
+    def local(self, c, o, k):
+        n, p = self.n, (k - 1) // 2
+        locs = 28 * 28
+        b = 1.0 / (c * k * k) ** 0.5
+        x = self.rand(n, c, 28, 28, grad=True)
+        w = self.rand(locs, o, c * k * k, scale=b, grad=True)
+        bias = self.rand(o, 28, 28, scale=b, grad=True)
+        torch, F = self.torch, self.F
+
+        def fn(x, w, bias):
+            cols = F.unfold(x, k, padding=p)  # [n, C*k*k, L]
+            y = torch.einsum("nkl,lok->nol", cols, w)  # [n, O, L]
+            return y.reshape(x.shape[0], o, 28, 28) + bias
+
+        out = (n, o, 28, 28)
+        return x.shape, out, self.layer_step(fn, x, [w, bias], out)
+
+    def conv_maxout_mnist(self):
+        """Goodfellow et al. 2013's MNIST maxout conv net, one SGD-momentum step (no dropout)."""
+        torch, F, n = self.torch, self.F, self.n
+        nn = torch.nn
+
+        class MaxoutConv(nn.Module):
+            def __init__(self, c, units, pieces, k, pad):
+                super().__init__()
+                self.conv = nn.Conv2d(c, units * pieces, k, padding=pad)
+                self.units, self.pieces = units, pieces
+
+            def forward(self, x):
+                z = self.conv(x)
+                b, _, h, w = z.shape
+                # maxout over `pieces` consecutive channels: unit u takes channels u*pieces .. u*pieces+pieces-1
+                return z.view(b, self.units, self.pieces, h, w).amax(2)
+
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            MaxoutConv(1, 48, 2, 8, 0),
+            nn.MaxPool2d(4, 2),
+            MaxoutConv(48, 48, 2, 8, 3),
+            nn.MaxPool2d(4, 2),
+            MaxoutConv(48, 24, 4, 5, 3),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(24 * 2 * 2, 10),
+        )
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x = torch_rand(torch, (n, 1, 28, 28), self.gen)
+        y = torch.randint(0, 10, (n,), generator=self.gen)
+        with torch.no_grad():
+            shape = tuple(net(x).shape)
+        assert shape == (n, 10), shape
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+
+        return x.shape, (n, 10), step
+
+    def build(self, name):
+        table = {
+            "conv5x5_1to128": lambda: self.conv(1, 128, 5),
+            "conv5x5_128to128": lambda: self.conv(128, 128, 5),
+            "convT11x11_128to1": lambda: self.conv_transpose(128, 1, 11),
+            "maxpool4s4_128": lambda: self.pool(4, 4),
+            "maxpool4s2_128": lambda: self.pool(4, 2),
+            "local9x9_1to16": lambda: self.local(1, 16, 9),
+            "local9x9_16to16": lambda: self.local(16, 16, 9),
+            "conv_maxout_mnist": self.conv_maxout_mnist,
+        }
+        return table[name]()
+
+
+def torch_rand(torch, shape, gen):
+    return torch.rand(*shape, generator=gen, dtype=torch.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = list(OPS) if args.ops.strip().lower() == "all" else [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in names if o not in OPS]
+    if unknown or args.threads < 1 or args.batch < 1 or args.steps < 1:
+        print(f"pytorch_layers.py: bad arguments (unknown ops {unknown}; threads, batch, steps >= 1)", file=sys.stderr)
+        return 2
+    # The thread counts must be fixed before torch (and its OpenMP / MKL runtimes) start.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch  # noqa: PLC0415  (imported late on purpose, see above)
+
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(args.threads)
+    except RuntimeError as e:
+        print(f"pytorch_layers.py: warning: set_num_interop_threads({args.threads}): {e}", file=sys.stderr)
+
+    ops = Ops(torch, args.batch, args.seed)
+    if not args.json:
+        print(f"pytorch_layers.py: torch {torch.__version__}, batch {args.batch}, {args.threads} thread(s)")
+    for name in names:
+        in_shape, out_shape, step = ops.build(name)
+        load = load1()
+        for _ in range(args.warmup):
+            step()
+        times = []
+        start = time.perf_counter()
+        while len(times) < args.steps and (len(times) < 3 or time.perf_counter() - start < args.max_seconds):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+        times.sort()
+        rec = {
+            "peer": "pytorch",
+            "version": torch.__version__,
+            "op": name,
+            "threads": args.threads,
+            "batch": args.batch,
+            "input_shape": list(in_shape),
+            "output_shape": list(out_shape),
+            "median_ms": percentile(times, 50),
+            "p10_ms": percentile(times, 10),
+            "p90_ms": percentile(times, 90),
+            "steps": len(times),
+            "warmup": args.warmup,
+            "load1": load,
+        }
+        if args.json:
+            print(json.dumps(rec), flush=True)
+        else:
+            print(f"{name:<20} {str(rec['input_shape']):>18} {str(rec['output_shape']):>18} "
+                  f"{rec['median_ms']:10.2f} {rec['p10_ms']:10.2f} {rec['p90_ms']:10.2f} {len(times):6d}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

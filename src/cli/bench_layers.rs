@@ -1,0 +1,200 @@
+//! `compete bench-layers`: time forward + backward of the convolutional layers of `src/layers/`
+//! (issue 10) on MNIST-sized maps, batch 100. `benches/compare_layers.sh` runs it beside the same
+//! operations in PyTorch (`benches/pytorch_layers.py`); see `benches/README.md` for what each row
+//! measures.
+//!
+//! One timed step of an op is its forward pass and its backward pass to the weights, the biases and
+//! the input, given a fixed output gradient, with every buffer allocated once before the timing.
+//! The thread count is the global `--threads` (rayon's pool, which [`crate::tensor::matmul`] also
+//! hands to gemm), as in `compete bench`.
+
+use std::time::Instant;
+
+use clap::Args;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::layers::MapShape;
+use crate::layers::conv::{Conv2d, Conv2dConfig, Padding};
+use crate::layers::conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
+use crate::layers::local::{Local, LocalConfig};
+use crate::layers::pool::MaxPool2d;
+
+/// The ops, in table order: (name, what it is).
+pub const OPS: [(&str, &str); 7] = [
+    ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
+    ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
+    ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
+    ("maxpool4s4_128", "max-pool 4x4 stride 4, 128x28x28"),
+    ("maxpool4s2_128", "max-pool 4x4 stride 2, 128x28x28"),
+    ("local9x9_1to16", "locally connected 9x9, 1->16, 28x28, padding 4"),
+    ("local9x9_16to16", "locally connected 9x9, 16->16, 28x28, padding 4"),
+];
+
+/// Flags of `compete bench-layers`.
+#[derive(Debug, Args)]
+pub struct BenchLayersArgs {
+    /// Ops to time, comma-separated (default: all; see `benches/README.md`).
+    #[arg(long, value_delimiter = ',')]
+    pub ops: Vec<String>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Timed steps per op (at most; see --max-seconds).
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Stop timing an op after this many seconds of timed steps (at least 3 steps are timed).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_seconds: f64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Median, 10th and 90th percentile of step times, in milliseconds.
+fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn random(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+fn shape(c: usize, h: usize, w: usize) -> MapShape {
+    MapShape { channels: c, height: h, width: w }
+}
+
+/// One op ready to run: its input and output shapes, and a closure doing one forward + backward.
+struct Prepared {
+    input: MapShape,
+    output: MapShape,
+    step: Box<dyn FnMut() -> Result<()>>,
+}
+
+fn conv(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    let config = Conv2dConfig { in_channels: c, out_channels: o, kernel: k, stride: 1, padding: Padding::Same };
+    let bound = 1.0 / ((c * k * k) as f32).sqrt();
+    let layer = Conv2d::new(config, random(rng, config.weight_len(), bound), random(rng, o, bound))?;
+    let input = shape(c, 28, 28);
+    let output = layer.output_shape(input)?;
+    let x = random(rng, n * input.size(), 1.0);
+    let go = random(rng, n * output.size(), 1.0);
+    let (mut out, mut gw, mut gb, mut gx) = (Vec::new(), vec![0.0; layer.weight.len()], vec![0.0; o], vec![0.0; x.len()]);
+    let step = Box::new(move || {
+        layer.forward(&x, n, input, &mut out)?;
+        layer.backward(&x, n, input, &go, &mut gw, &mut gb, Some(&mut gx))
+    });
+    Ok(Prepared { input, output, step })
+}
+
+fn conv_transpose(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    let config = ConvTranspose2dConfig::same(c, o, k);
+    let bound = 1.0 / ((o * k * k) as f32).sqrt();
+    let layer = ConvTranspose2d::new(config, random(rng, config.weight_len(), bound), random(rng, o, bound))?;
+    let input = shape(c, 28, 28);
+    let output = layer.output_shape(input)?;
+    let x = random(rng, n * input.size(), 1.0);
+    let go = random(rng, n * output.size(), 1.0);
+    let (mut out, mut gw, mut gb, mut gx) = (Vec::new(), vec![0.0; layer.weight.len()], vec![0.0; o], vec![0.0; x.len()]);
+    let step = Box::new(move || {
+        layer.forward(&x, n, input, &mut out)?;
+        layer.backward(&x, n, input, &go, &mut gw, &mut gb, Some(&mut gx))
+    });
+    Ok(Prepared { input, output, step })
+}
+
+fn pool(n: usize, k: usize, s: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    let layer = MaxPool2d::new(k, s)?;
+    let input = shape(128, 28, 28);
+    let output = layer.output_shape(input)?;
+    let x = random(rng, n * input.size(), 1.0);
+    let go = random(rng, n * output.size(), 1.0);
+    let (mut out, mut winners, mut argmax, mut gx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let step = Box::new(move || {
+        layer.forward(&x, n, input, &mut out, &mut winners, &mut argmax)?;
+        layer.backward(&go, &argmax, n, input, &mut gx)
+    });
+    Ok(Prepared { input, output, step })
+}
+
+fn local(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    let config = LocalConfig { in_channels: c, out_channels: o, kernel: k, stride: 1, padding: Padding::Same };
+    let input = shape(c, 28, 28);
+    let layer = Local::new(config, input, 1)?;
+    let output = layer.output;
+    let x = random(rng, n * input.size(), 1.0);
+    let go = random(rng, n * output.size(), 1.0);
+    let mut out = Vec::new();
+    let step = Box::new(move || {
+        layer.forward(&x, n, &mut out)?;
+        layer.backward(&x, &go, n).map(|_| ())
+    });
+    Ok(Prepared { input, output, step })
+}
+
+fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    match name {
+        "conv5x5_1to128" => conv(n, 1, 128, 5, rng),
+        "conv5x5_128to128" => conv(n, 128, 128, 5, rng),
+        "convT11x11_128to1" => conv_transpose(n, 128, 1, 11, rng),
+        "maxpool4s4_128" => pool(n, 4, 4, rng),
+        "maxpool4s2_128" => pool(n, 4, 2, rng),
+        "local9x9_1to16" => local(n, 1, 16, 9, rng),
+        "local9x9_16to16" => local(n, 16, 16, 9, rng),
+        _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
+    }
+}
+
+/// The 1-minute load average, when /proc/loadavg can be read.
+fn load1() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// `compete bench-layers`.
+pub fn run(args: BenchLayersArgs) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    if args.steps == 0 || args.batch == 0 {
+        return Err(Error::param("--steps/--batch", 0, "at least 1"));
+    }
+    let names: Vec<String> = if args.ops.is_empty() { OPS.iter().map(|o| o.0.to_string()).collect() } else { args.ops.clone() };
+    if !args.json {
+        println!("compete bench-layers: forward + backward, batch {}, {threads} thread(s)", args.batch);
+        println!("{:<20} {:>16} {:>16} {:>10} {:>10} {:>10} {:>6}", "op", "input", "output", "median ms", "p10 ms", "p90 ms", "steps");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for name in &names {
+        let mut op = prepare(name, args.batch, &mut rng)?;
+        let load = load1();
+        for _ in 0..args.warmup {
+            (op.step)()?;
+        }
+        let mut times = Vec::with_capacity(args.steps);
+        let start = Instant::now();
+        while times.len() < args.steps && (times.len() < 3 || start.elapsed().as_secs_f64() < args.max_seconds) {
+            let t = Instant::now();
+            (op.step)()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let steps = times.len();
+        let (median, p10, p90) = percentiles(times);
+        let dims = |s: MapShape| vec![args.batch, s.channels, s.height, s.width];
+        if args.json {
+            let line = serde_json::json!({
+                "peer": "compete", "version": env!("CARGO_PKG_VERSION"), "op": name, "threads": threads, "batch": args.batch,
+                "input_shape": dims(op.input), "output_shape": dims(op.output),
+                "median_ms": median, "p10_ms": p10, "p90_ms": p90, "steps": steps, "warmup": args.warmup, "load1": load,
+            });
+            println!("{line}");
+        } else {
+            let fmt = |s: MapShape| format!("{}x{s}", args.batch);
+            println!("{name:<20} {:>16} {:>16} {median:>10.2} {p10:>10.2} {p90:>10.2} {steps:>6}", fmt(op.input), fmt(op.output));
+        }
+    }
+    Ok(())
+}
