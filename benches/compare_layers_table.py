@@ -92,8 +92,6 @@ def main(argv: list[str]) -> int:
                 if c and p and field in c and field in p and list(c[field]) != list(p[field]):
                     note += f" **{field} differs: {c[field]} vs {p[field]}**"
                     status = 1
-            if op == "conv_maxout_mnist" and c is None:
-                note += " (compete side: src/models/conv.rs, after merge)"
             load_of = lambda r: "—" if r is None or r.get("load1") is None else f"{r['load1']:.2f}"  # noqa: E731
             print(f"| {t} | {op}{note} | {ms(c)} | {ms(p)} | {ratio} | {load_of(c)} / {load_of(p)} |")
     return status

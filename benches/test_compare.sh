@@ -109,7 +109,7 @@ expect "compare_layers_table.py flags a shape mismatch" 1 python3 "$here/compare
 has "layer row with its ratio" '^\| 1 \| conv5x5_1to128 \| 30\.00 \(29\.00–31\.00\) \| 60\.00 \(58\.00–62\.00\) \| 0\.50 \| 0\.50 / 0\.60 \|$'
 has "MLP record as mlp_relu" '^\| 1 \| mlp_relu \| 10\.00 .* \| 0\.50 \|'
 has "mismatch named" 'maxpool4s2_128 \*\*output_shape differs'
-has "conv maxout slot without compete" '^\| 1 \| conv_maxout_mnist \(compete side: src/models/conv\.rs, after merge\) \| — \| 200\.00'
+has "conv maxout row without a compete figure" '^\| 1 \| conv_maxout_mnist \| — \| 200\.00'
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -22,7 +22,7 @@ use crate::layers::local::{Local, LocalConfig};
 use crate::layers::pool::MaxPool2d;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 7] = [
+pub const OPS: [(&str, &str); 8] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -30,7 +30,12 @@ pub const OPS: [(&str, &str); 7] = [
     ("maxpool4s2_128", "max-pool 4x4 stride 2, 128x28x28"),
     ("local9x9_1to16", "locally connected 9x9, 1->16, 28x28, padding 4"),
     ("local9x9_16to16", "locally connected 9x9, 16->16, 28x28, padding 4"),
+    ("conv_maxout_mnist", "one SGD step of Goodfellow et al. 2013's MNIST maxout conv net (no dropout)"),
 ];
+
+/// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
+const GOODFELLOW: [&str; 7] =
+    ["conv8x8/valid:48:maxout:2", "pool4/s2", "conv8x8/p3:48:maxout:2", "pool4/s2", "conv5x5/p3:24:maxout:4", "pool2", "10"];
 
 /// Flags of `compete bench-layers`.
 #[derive(Debug, Args)]
@@ -75,6 +80,31 @@ struct Prepared {
     input: MapShape,
     output: MapShape,
     step: Box<dyn FnMut() -> Result<()>>,
+}
+
+/// One training step of a convolutional network: forward, softmax cross-entropy, backward, SGD with
+/// momentum 0.9 and learning rate 0.01 (the PyTorch peer's `torch.optim.SGD`).
+fn conv_net_step(n: usize, specs: &[&str], rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::models::Model;
+    use crate::models::conv::{ConvNet, ConvNetConfig, ConvWorkspace};
+    use crate::models::learner::Update;
+    use crate::models::mlp::Dropout;
+    use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
+    let input = shape(1, 28, 28);
+    let config = ConvNetConfig::parse(input, specs, 10)?;
+    let mut net = ConvNet::init(&config, 1)?;
+    let mut grads = ConvNet::zeros(&config)?;
+    let mut opt = Optimizer::new(OptimizerKind::Sgd, &net, Vec::new())?;
+    let params = StepParams { lr: 0.01, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let x = crate::tensor::Matrix::from_vec(n, input.size(), (0..n * input.size()).map(|_| rng.random::<f32>()).collect())?;
+    let y: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
+    let mut ws = ConvWorkspace::default();
+    let step = Box::new(move || {
+        net.forward(&x, &mut ws, None)?;
+        net.backward(&x, &y, &mut ws, &mut grads, Dropout::default())?;
+        opt.step(&mut net, &grads, params, Update::Gradients)
+    });
+    Ok(Prepared { input, output: shape(10, 1, 1), step })
 }
 
 fn conv(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
@@ -147,6 +177,7 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "maxpool4s2_128" => pool(n, 4, 2, rng),
         "local9x9_1to16" => local(n, 1, 16, 9, rng),
         "local9x9_16to16" => local(n, 16, 16, 9, rng),
+        "conv_maxout_mnist" => conv_net_step(n, &GOODFELLOW, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }
@@ -183,7 +214,8 @@ pub fn run(args: BenchLayersArgs) -> Result<()> {
         }
         let steps = times.len();
         let (median, p10, p90) = percentiles(times);
-        let dims = |s: MapShape| vec![args.batch, s.channels, s.height, s.width];
+        // A network's output is `[n, classes]` (PyTorch's logits), a layer's `[n, C, H, W]`.
+        let dims = |s: MapShape| if s.height == 1 && s.width == 1 { vec![args.batch, s.channels] } else { vec![args.batch, s.channels, s.height, s.width] };
         if args.json {
             let line = serde_json::json!({
                 "peer": "compete", "version": env!("CARGO_PKG_VERSION"), "op": name, "threads": threads, "batch": args.batch,
