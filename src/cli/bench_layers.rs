@@ -215,7 +215,9 @@ pub fn run(args: BenchLayersArgs) -> Result<()> {
         let steps = times.len();
         let (median, p10, p90) = percentiles(times);
         // A network's output is `[n, classes]` (PyTorch's logits), a layer's `[n, C, H, W]`.
-        let dims = |s: MapShape| if s.height == 1 && s.width == 1 { vec![args.batch, s.channels] } else { vec![args.batch, s.channels, s.height, s.width] };
+        let dims = |s: MapShape| {
+            if s.height == 1 && s.width == 1 { vec![args.batch, s.channels] } else { vec![args.batch, s.channels, s.height, s.width] }
+        };
         if args.json {
             let line = serde_json::json!({
                 "peer": "compete", "version": env!("CARGO_PKG_VERSION"), "op": name, "threads": threads, "batch": args.batch,
