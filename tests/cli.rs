@@ -63,6 +63,34 @@ fn bench_reports_json_lines() {
 }
 
 #[test]
+fn bench_layers_reports_json_lines_with_the_peers_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--threads",
+        "1",
+        "bench-layers",
+        "--batch",
+        "2",
+        "--ops",
+        "maxpool4s2_128,conv_maxout_mnist",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ];
+    let o = compete(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["output_shape"], serde_json::json!([2, 128, 13, 13]));
+    assert_eq!(lines[1]["output_shape"], serde_json::json!([2, 10]), "a network's output is [n, classes], as PyTorch's logits");
+    assert!(lines.iter().all(|l| l["median_ms"].as_f64().unwrap() > 0.0));
+    let o = compete(&["bench-layers", "--ops", "conv9x9"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("--ops") && text(&o).contains("conv5x5_1to128"), "{}", text(&o));
+}
+
+#[test]
 fn bench_hamming_reports_json_lines_and_writes_distances() {
     let dir = tempfile::tempdir().unwrap();
     let args = [
