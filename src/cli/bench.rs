@@ -41,7 +41,7 @@ pub struct BenchArgs {
 }
 
 /// Median, 10th and 90th percentile of step times, in milliseconds.
-fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.1), at(0.9))

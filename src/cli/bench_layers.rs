@@ -60,12 +60,7 @@ pub struct BenchLayersArgs {
     pub json: bool,
 }
 
-/// Median, 10th and 90th percentile of step times, in milliseconds.
-fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.1), at(0.9))
-}
+use super::bench::percentiles;
 
 fn random(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-scale..scale)).collect()
@@ -85,10 +80,10 @@ struct Prepared {
 /// One training step of a convolutional network: forward, softmax cross-entropy, backward, SGD with
 /// momentum 0.9 and learning rate 0.01 (the PyTorch peer's `torch.optim.SGD`).
 fn conv_net_step(n: usize, specs: &[&str], rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::layers::dropout::Dropout;
     use crate::models::Model;
     use crate::models::conv::{ConvNet, ConvNetConfig, ConvWorkspace};
     use crate::models::learner::Update;
-    use crate::models::mlp::Dropout;
     use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
     let input = shape(1, 28, 28);
     let config = ConvNetConfig::parse(input, specs, 10)?;

@@ -9,8 +9,10 @@
 pub mod conv;
 pub mod conv_transpose;
 pub mod dense;
+pub mod dropout;
 pub mod local;
 pub mod pool;
+pub mod softmax;
 
 use crate::error::{Error, Result};
 

@@ -31,20 +31,21 @@
 //! `[out_channels, out_h, out_w]`. The first axis is the unit, so max-norm rules (`max_norm_rows`)
 //! bound each filter's norm.
 
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::competition::{Mode, argmax_first};
 use crate::error::{Error, Result};
 use crate::layers::conv::Conv2d;
 use crate::layers::dense::Dense;
+use crate::layers::dropout::{Dropout, apply_keep_mask, draw_keep_mask};
 use crate::layers::local::Local;
 use crate::layers::pool::MaxPool2d;
+use crate::layers::softmax::{softmax_cross_entropy, softmax_rows};
 use crate::models::Model;
 use crate::models::conv_spec::{LayerShapes, LayerSpec, competition_shape, conv_config, local_config};
 use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
-use crate::models::mlp::{Dropout, softmax_rows};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::Matrix;
 
@@ -312,31 +313,21 @@ impl ConvNet {
         if labels.len() != n || ws.logits.rows != n {
             return Err(Error::shape("labels", format!("{} labels", labels.len()), format!("{n}, one per example of the forward pass")));
         }
-        let classes = self.config.classes;
         let mut g = std::mem::take(&mut ws.grad_a);
         let mut g_in = std::mem::take(&mut ws.grad_b);
-        g.clone_from(&ws.logits);
-        softmax_rows(&mut g);
-        let mut loss = 0.0f64;
-        let inv = 1.0 / n as f32;
-        for (r, &y) in labels.iter().enumerate() {
-            let y = y as usize;
-            if y >= classes {
-                return Err(Error::Data(format!("label {y} of example {r} in the batch is outside 0..{classes}")));
+        let loss = softmax_cross_entropy(&ws.logits, labels, self.config.classes, &mut g);
+        let loss = match loss {
+            Ok(l) => l,
+            Err(e) => {
+                (ws.grad_a, ws.grad_b) = (g, g_in);
+                return Err(e);
             }
-            let logits = ws.logits.row(r);
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let log_sum = logits.iter().map(|&l| ((l - max) as f64).exp()).sum::<f64>().ln();
-            loss += log_sum + (max - logits[y]) as f64;
-            let row = g.row_mut(r);
-            row[y] -= 1.0;
-            row.iter_mut().for_each(|v| *v *= inv);
-        }
+        };
         let result = self.backward_from(x, ws, grads, dropout, &mut g, &mut g_in);
         ws.grad_a = g;
         ws.grad_b = g_in;
         result?;
-        Ok((loss / n as f64) as f32)
+        Ok(loss)
     }
 
     /// The backward pass from `g = dL/dlogits`.
@@ -803,30 +794,6 @@ impl Learner for ConvLearner {
 
     fn encoder(&self) -> Option<&dyn Encoder> {
         Some(&self.net)
-    }
-}
-
-/// A keep-mask: each entry kept with probability `1 - rate` (16 random bits per entry).
-fn draw_keep_mask(rng: &mut ChaCha8Rng, rate: f32, n: usize, keep: &mut Vec<bool>) {
-    let threshold = (rate as f64 * 65536.0).round() as u32;
-    keep.clear();
-    keep.reserve(n);
-    while keep.len() < n {
-        let bits = rng.next_u64();
-        for s in 0..4 {
-            if keep.len() == n {
-                break;
-            }
-            keep.push(((bits >> (16 * s)) & 0xffff) as u32 >= threshold);
-        }
-    }
-}
-
-/// Inverted dropout: kept values scaled by `1 / (1 - rate)`, dropped ones set to 0.
-fn apply_keep_mask(values: &mut [f32], keep: &[bool], rate: f32) {
-    let scale = 1.0 / (1.0 - rate);
-    for (v, &k) in values.iter_mut().zip(keep) {
-        *v = if k { *v * scale } else { 0.0 };
     }
 }
 

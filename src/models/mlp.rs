@@ -4,12 +4,16 @@
 //! `z = wx + b` per unit) and the output is the layer's competition applied to `z`; the last layer is
 //! a softmax over the classes.
 
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::competition::{Competition, Mode, Shape};
 use crate::error::{Error, Result};
+pub use crate::layers::dropout::Dropout;
+use crate::layers::dropout::{apply_keep_mask, draw_keep_mask};
+use crate::layers::softmax::softmax_cross_entropy;
+pub use crate::layers::softmax::softmax_rows;
 use crate::models::Model;
 use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
@@ -117,30 +121,6 @@ pub struct Mlp {
 
 /// Gradients of the loss with respect to every layer's weights and biases (same shapes as [`Layer`]).
 pub type Grads = Vec<Layer>;
-
-/// Dropout rates used in a training forward pass (Hinton et al. 2012, as used in paper A section 3.4).
-///
-/// Inverted dropout: kept values are scaled by `1 / (1 - rate)` during training, so that nothing
-/// changes at test time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Dropout {
-    /// Probability of dropping each input feature, in [0, 1).
-    pub input: f32,
-    /// Probability of dropping each hidden unit's output, in [0, 1).
-    pub hidden: f32,
-}
-
-impl Dropout {
-    /// Refuses rates outside [0, 1).
-    pub fn validate(&self) -> Result<()> {
-        for (name, r) in [("dropout.input", self.input), ("dropout.hidden", self.hidden)] {
-            if !(0.0..1.0).contains(&r) {
-                return Err(Error::param(name, r, "a probability in [0, 1)"));
-            }
-        }
-        Ok(())
-    }
-}
 
 impl Mlp {
     /// A network with freshly initialised parameters, drawn from a ChaCha8 generator seeded with
@@ -357,26 +337,8 @@ impl Mlp {
                 format!("{batch}, one per example of the forward pass"),
             ));
         }
-        let classes = self.config.classes;
         // dL/dlogits = (softmax - onehot) / batch.
-        let mut loss = 0.0f64;
-        ws.grad_out.clone_from(&ws.logits);
-        softmax_rows(&mut ws.grad_out);
-        let inv = 1.0 / batch as f32;
-        for (r, &y) in labels.iter().enumerate() {
-            let y = y as usize;
-            if y >= classes {
-                return Err(Error::Data(format!("label {y} of example {r} in the batch is outside 0..{classes}")));
-            }
-            // -log softmax(l)_y = log sum_j exp(l_j - max) + max - l_y, exact even where p_y underflows.
-            let logits = ws.logits.row(r);
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let log_sum = logits.iter().map(|&l| ((l - max) as f64).exp()).sum::<f64>().ln();
-            loss += log_sum + (max - logits[y]) as f64;
-            let row = ws.grad_out.row_mut(r);
-            row[y] -= 1.0;
-            row.iter_mut().for_each(|g| *g *= inv);
-        }
+        let loss = softmax_cross_entropy(&ws.logits, labels, self.config.classes, &mut ws.grad_out)?;
 
         let n_hidden = self.config.hidden.len();
         let input: &Matrix = if ws.input_keep.is_empty() { x } else { &ws.input };
@@ -410,7 +372,7 @@ impl Mlp {
                 &mut ws.grad_out.data,
             )?;
         }
-        Ok((loss / batch as f64) as f32)
+        Ok(loss)
     }
 
     /// Loss and gradients of a batch without dropout (for checks and analysis).
@@ -613,45 +575,6 @@ pub struct Workspace {
     input_keep: Vec<bool>,
     grad_out: Matrix,
     grad_h: Matrix,
-}
-
-/// Draws a keep-mask: each entry kept with probability `1 - rate`. Uses 16 random bits per entry
-/// (4 entries per `u64` draw), so rates are resolved to 1/65536.
-fn draw_keep_mask(rng: &mut ChaCha8Rng, rate: f32, n: usize, keep: &mut Vec<bool>) {
-    let threshold = (rate as f64 * 65536.0).round() as u32;
-    keep.clear();
-    keep.reserve(n);
-    while keep.len() < n {
-        let bits = rng.next_u64();
-        for s in 0..4 {
-            if keep.len() == n {
-                break;
-            }
-            keep.push(((bits >> (16 * s)) & 0xffff) as u32 >= threshold);
-        }
-    }
-}
-
-/// Inverted dropout: kept values are scaled by `1 / (1 - rate)`, dropped ones set to 0.
-fn apply_keep_mask(values: &mut [f32], keep: &[bool], rate: f32) {
-    let scale = 1.0 / (1.0 - rate);
-    for (v, &k) in values.iter_mut().zip(keep) {
-        *v = if k { *v * scale } else { 0.0 };
-    }
-}
-
-/// Softmax of every row, in place (max-shifted for stability).
-pub fn softmax_rows(m: &mut Matrix) {
-    for r in 0..m.rows {
-        let row = m.row_mut(r);
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for v in row.iter_mut() {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        row.iter_mut().for_each(|v| *v /= sum);
-    }
 }
 
 fn column_sums(m: &Matrix, out: &mut [f32]) {
