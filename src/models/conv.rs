@@ -117,10 +117,9 @@ impl ConvNet {
                 }
                 LayerSpec::Local { .. } => {
                     let c = local_config(spec, s.input.channels).unwrap_or_else(|| unreachable!());
-                    let mut l = Local::new(c, s.input, 0)?;
-                    l.weight.fill(0.0);
-                    l.bias.fill(0.0);
-                    Block::Local(l)
+                    // One weight row per unit and location, `in_channels k k` long (checked by `check_memory`).
+                    let weight = vec![0.0; s.pre.size() * s.input.channels * c.kernel * c.kernel];
+                    Block::Local(Local::from_params(c, s.input, weight, vec![0.0; s.pre.size()])?)
                 }
                 LayerSpec::Pool { kernel, stride } => Block::Pool(MaxPool2d::new(kernel, stride)?),
                 LayerSpec::Dense { .. } => Block::Dense(Dense::zeros(s.input.size(), s.pre.size())),
