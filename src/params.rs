@@ -33,6 +33,10 @@ pub enum ParamKind {
     Weight,
     /// A bias or another vector that no norm constraint or weight decay applies to.
     Bias,
+    /// A parameter the model holds but does not train: the frozen lower layers of a stacked
+    /// autoencoder (paper B, sections 2 and 3.3). Saved and loaded like the others; the optimizer
+    /// never changes it, and no rule constrains it.
+    Fixed,
 }
 
 /// A parameter to read: its name, shape, kind and values (row-major).
@@ -194,8 +198,11 @@ impl ParamRule {
     /// Applies this rule's constraints to `p` (whatever its name; see [`ParamRule::matches`]).
     ///
     /// Norm constraints are about units' weight vectors, so they act on [`ParamKind::Weight`]
-    /// parameters only; a bias is only clipped.
+    /// parameters only; a bias is only clipped, a [`ParamKind::Fixed`] parameter never changes.
     pub fn constrain(&self, p: &mut ParamMut<'_>) {
+        if p.kind == ParamKind::Fixed {
+            return;
+        }
         if p.kind == ParamKind::Weight {
             let (rows, cols) = p.matrix_dims();
             if let Some(c) = self.max_norm_rows {

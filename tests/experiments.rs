@@ -1,5 +1,5 @@
-//! Every experiment file in experiments/ parses: training runs describe a valid network (MLP or
-//! convolutional) for MNIST,
+//! Every experiment file in experiments/ parses: training runs describe a valid network (MLP,
+//! convolutional, autoencoder) for MNIST,
 //! sinusoid files (paper E, Figure 1) a valid experiment.
 
 use compete::experiments::sinusoid::SinusoidExperiment;
@@ -28,6 +28,7 @@ fn every_experiment_file_is_valid() {
                     c.conv_config(784, Some((28, 28)), 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     assert!(c.init_gain > 0.0);
                 }
+                ModelSection::FcWta(f) => f.validate(784).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
             }
             seen += 1;
         }

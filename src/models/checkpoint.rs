@@ -26,6 +26,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::io::{Named, load_tensors, save_tensors};
 use crate::models::conv::ConvNet;
+use crate::models::fc_wta::FcWta;
 use crate::models::mlp::Mlp;
 use crate::models::{Encoder, Model};
 use crate::params::Parameters;
@@ -123,6 +124,8 @@ pub enum AnyModel {
     Mlp(Mlp),
     /// A convolutional network ([`ConvNet`]).
     Conv(ConvNet),
+    /// A fully connected winner-take-all autoencoder ([`FcWta`]).
+    FcWta(FcWta),
 }
 
 impl AnyModel {
@@ -131,6 +134,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(_) => Mlp::KIND,
             AnyModel::Conv(_) => ConvNet::KIND,
+            AnyModel::FcWta(_) => FcWta::KIND,
         }
     }
 
@@ -140,6 +144,7 @@ impl AnyModel {
         Ok(match self {
             AnyModel::Mlp(m) => AnyModel::Mlp(Mlp::init(&m.config, seed)?),
             AnyModel::Conv(m) => AnyModel::Conv(ConvNet::init(&m.config, seed)?),
+            AnyModel::FcWta(m) => AnyModel::FcWta(FcWta::init(&m.config, seed)?),
         })
     }
 
@@ -148,6 +153,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.errors(data)),
             AnyModel::Conv(m) => Some(m.errors(data)),
+            AnyModel::FcWta(_) => None,
         }
     }
 
@@ -157,6 +163,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
             AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
+            AnyModel::FcWta(_) => None,
         }
     }
 
@@ -165,6 +172,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => m,
             AnyModel::Conv(m) => m,
+            AnyModel::FcWta(m) => m,
         }
     }
 
@@ -184,13 +192,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
     let model = match kind.as_str() {
         k if k == Mlp::KIND => AnyModel::Mlp(from_tensors::<Mlp>(path, &config, &mut tensors, "")?),
         k if k == ConvNet::KIND => AnyModel::Conv(from_tensors::<ConvNet>(path, &config, &mut tensors, "")?),
+        k if k == FcWta::KIND => AnyModel::FcWta(from_tensors::<FcWta>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp", "conv"];
+pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod conv;
 pub mod conv_spec;
 pub mod encoder;
+pub mod fc_wta;
 pub mod learner;
 pub mod mlp;
 /// The burn reference engine: compiled for the unit tests (burn is a dev-dependency) and with the

@@ -142,6 +142,9 @@ pub enum ModelSection {
     Mlp(ModelConfig),
     /// `type = "conv"`: a convolutional network ([`crate::models::conv`]).
     Conv(ConvSection),
+    /// `type = "fc-wta"`: a fully connected winner-take-all autoencoder (paper B, section 2;
+    /// [`crate::models::fc_wta`]).
+    FcWta(FcWtaSection),
 }
 
 impl Default for ModelSection {
@@ -151,7 +154,7 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp", "conv"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta"];
 
 impl ModelSection {
     /// The `type` of the section.
@@ -159,6 +162,7 @@ impl ModelSection {
         match self {
             ModelSection::Mlp(_) => "mlp",
             ModelSection::Conv(_) => "conv",
+            ModelSection::FcWta(_) => "fc-wta",
         }
     }
 
@@ -190,6 +194,7 @@ impl Serialize for ModelSection {
         let (name, mut value) = match self {
             ModelSection::Mlp(m) => ("mlp", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::Conv(m) => ("conv", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::FcWta(m) => ("fc-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -221,6 +226,10 @@ impl<'de> Deserialize<'de> for ModelSection {
             "conv" => {
                 body.try_into().map(ModelSection::Conv).map_err(|e| D::Error::custom(format!("[model] of type \"conv\": {}", e.message())))
             }
+            "fc-wta" => body
+                .try_into()
+                .map(ModelSection::FcWta)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"fc-wta\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -270,6 +279,78 @@ impl ConvSection {
         }
         let input = crate::layers::MapShape::new("data image", 1, h, w)?;
         crate::models::conv::ConvNetConfig::parse(input, &self.layers, classes)
+    }
+}
+
+/// The `[model]` settings of a fully connected winner-take-all autoencoder (`type = "fc-wta"`,
+/// paper B section 2); the input width comes from the data. Defaults: Table 1's shallow FC-WTA
+/// (2000 units, 5% lifetime sparsity), untied decoder (see [`crate::models::fc_wta`] for why).
+///
+/// ```toml
+/// [model]
+/// type = "fc-wta"
+/// hidden = [2000]
+/// sparsity = 0.05
+/// # stack_on = "runs/fc-wta-5/best.safetensors"   # train on the fixed features of that model
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FcWtaSection {
+    /// Units of the encoder layers (the last one is the code), input side first; with `stack_on`,
+    /// the new layers put on top of the base model's encoder.
+    pub hidden: Vec<usize>,
+    /// Lifetime sparsity rate of the code layer, in `(0, 1]` (paper B: 0.05; 0.02 for the second
+    /// layer of the stack).
+    pub sparsity: f32,
+    /// Decoder tied to the code layer's weight (allowed when one layer is trained).
+    pub tied: bool,
+    /// Stack on this trained FC-WTA checkpoint: its encoder is frozen and the new layers learn to
+    /// reconstruct its features (paper B, section 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_on: Option<PathBuf>,
+}
+
+impl Default for FcWtaSection {
+    fn default() -> Self {
+        FcWtaSection { hidden: vec![2000], sparsity: 0.05, tied: false, stack_on: None }
+    }
+}
+
+impl FcWtaSection {
+    /// Checks the settings for examples of `dim` values without reading `stack_on` (the layers are
+    /// checked as if they were the whole encoder).
+    pub fn validate(&self, dim: usize) -> Result<()> {
+        crate::models::fc_wta::FcWtaConfig { tied: self.tied, ..crate::models::fc_wta::FcWtaConfig::new(dim, &self.hidden, self.sparsity)? }
+            .validate()
+    }
+
+    /// The autoencoder for examples of `dim` values, freshly initialised from `seed`: a one-stage
+    /// model, or a stack on the `stack_on` checkpoint (which must be an FC-WTA of input `dim`).
+    pub fn build(&self, dim: usize, seed: u64) -> Result<crate::models::fc_wta::FcWta> {
+        use crate::models::fc_wta::{FcWta, FcWtaConfig};
+        match &self.stack_on {
+            None => {
+                let config = FcWtaConfig { tied: self.tied, ..FcWtaConfig::new(dim, &self.hidden, self.sparsity)? };
+                config.validate()?;
+                FcWta::init_seeded(&config, seed)
+            }
+            Some(path) => {
+                let (base, _) = crate::models::checkpoint::load::<FcWta>(path).map_err(|e| match e {
+                    Error::Format { .. } => {
+                        Error::param("model.stack_on", path.display(), format!("a checkpoint of a trained \"fc-wta\" model ({e})"))
+                    }
+                    other => other,
+                })?;
+                if base.config.input != dim {
+                    return Err(Error::shape(
+                        format!("model.stack_on {}", path.display()),
+                        format!("a model of {} inputs", base.config.input),
+                        format!("{dim} inputs, as the data have"),
+                    ));
+                }
+                FcWta::stacked_on(&base, &self.hidden, self.sparsity, self.tied, seed)
+            }
+        }
     }
 }
 

@@ -134,6 +134,9 @@ impl Optimizer {
                         format!("{} values", slot.m.len()),
                     ));
                 }
+                if slot.kind == ParamKind::Fixed {
+                    continue; // frozen (a stacked model's lower layers): never updated
+                }
                 let wd = if slot.kind == ParamKind::Weight { p.weight_decay } else { 0.0 };
                 let lr = p.lr * slot.lr_scale;
                 let (w, g, m) = (&mut *w.data, g.data, &mut slot.m);

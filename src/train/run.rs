@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::conv::{ConvLearner, ConvNet};
+use crate::models::fc_wta::FcWtaLearner;
 use crate::models::mlp::{Mlp, MlpLearner};
 use crate::train::config::{Experiment, ModelSection};
 use crate::train::trainer::{RunOptions, RunSpec, TrainOutcome, train};
@@ -50,6 +51,11 @@ pub fn train_experiment(
             let config = m.conv_config(train_set.dim, train_set.image_shape, classes)?;
             let net = ConvNet::with_gain(&config, exp.train.seed, m.init_gain)?;
             let mut learner = ConvLearner::new(net, exp.train.dropout())?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::FcWta(m) => {
+            let model = m.build(train_set.dim, exp.train.seed)?;
+            let mut learner = FcWtaLearner::new(model, exp.train.batch_size)?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }
