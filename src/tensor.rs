@@ -143,6 +143,33 @@ pub fn matmul(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumu
     Ok(())
 }
 
+/// `a · b` over the shorter of the two slices, summed in 8 lanes so that the compiler vectorizes it
+/// (the sparse products of the winner-take-all autoencoders use it).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `y += alpha x` over the shorter of the two slices.
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,32 +223,5 @@ mod tests {
         let mut c = Matrix::zeros(3, 2);
         let err = matmul(&mut c, &a, Op::N, &b, Op::N, false).unwrap_err();
         assert!(err.to_string().contains("matmul"), "{err}");
-    }
-}
-
-/// `a · b` over the shorter of the two slices, summed in 8 lanes so that the compiler vectorizes it
-/// (the sparse products of the winner-take-all autoencoders use it).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
-/// `y += alpha x` over the shorter of the two slices.
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
     }
 }

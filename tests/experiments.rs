@@ -29,6 +29,9 @@ fn every_experiment_file_is_valid() {
                     assert!(c.init_gain > 0.0);
                 }
                 ModelSection::FcWta(f) => f.validate(784).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                ModelSection::ConvWta(c) => {
+                    c.config(784, Some((28, 28))).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
             }
             seen += 1;
         }

@@ -26,6 +26,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::io::{Named, load_tensors, save_tensors};
 use crate::models::conv::ConvNet;
+use crate::models::conv_wta::ConvWta;
 use crate::models::fc_wta::FcWta;
 use crate::models::mlp::Mlp;
 use crate::models::{Encoder, Model};
@@ -126,6 +127,8 @@ pub enum AnyModel {
     Conv(ConvNet),
     /// A fully connected winner-take-all autoencoder ([`FcWta`]).
     FcWta(FcWta),
+    /// A convolutional winner-take-all autoencoder ([`ConvWta`]).
+    ConvWta(ConvWta),
 }
 
 impl AnyModel {
@@ -135,6 +138,7 @@ impl AnyModel {
             AnyModel::Mlp(_) => Mlp::KIND,
             AnyModel::Conv(_) => ConvNet::KIND,
             AnyModel::FcWta(_) => FcWta::KIND,
+            AnyModel::ConvWta(_) => ConvWta::KIND,
         }
     }
 
@@ -145,6 +149,7 @@ impl AnyModel {
             AnyModel::Mlp(m) => AnyModel::Mlp(Mlp::init(&m.config, seed)?),
             AnyModel::Conv(m) => AnyModel::Conv(ConvNet::init(&m.config, seed)?),
             AnyModel::FcWta(m) => AnyModel::FcWta(FcWta::init(&m.config, seed)?),
+            AnyModel::ConvWta(m) => AnyModel::ConvWta(ConvWta::init(&m.config, seed)?),
         })
     }
 
@@ -153,7 +158,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.errors(data)),
             AnyModel::Conv(m) => Some(m.errors(data)),
-            AnyModel::FcWta(_) => None,
+            AnyModel::FcWta(_) | AnyModel::ConvWta(_) => None,
         }
     }
 
@@ -163,7 +168,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
             AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
-            AnyModel::FcWta(_) => None,
+            AnyModel::FcWta(_) | AnyModel::ConvWta(_) => None,
         }
     }
 
@@ -173,6 +178,7 @@ impl AnyModel {
             AnyModel::Mlp(m) => m,
             AnyModel::Conv(m) => m,
             AnyModel::FcWta(m) => m,
+            AnyModel::ConvWta(m) => m,
         }
     }
 
@@ -193,13 +199,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
         k if k == Mlp::KIND => AnyModel::Mlp(from_tensors::<Mlp>(path, &config, &mut tensors, "")?),
         k if k == ConvNet::KIND => AnyModel::Conv(from_tensors::<ConvNet>(path, &config, &mut tensors, "")?),
         k if k == FcWta::KIND => AnyModel::FcWta(from_tensors::<FcWta>(path, &config, &mut tensors, "")?),
+        k if k == ConvWta::KIND => AnyModel::ConvWta(from_tensors::<ConvWta>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta"];
+pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

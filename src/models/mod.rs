@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod conv;
 pub mod conv_spec;
+pub mod conv_wta;
 pub mod encoder;
 pub mod fc_wta;
 pub mod learner;

@@ -145,6 +145,9 @@ pub enum ModelSection {
     /// `type = "fc-wta"`: a fully connected winner-take-all autoencoder (paper B, section 2;
     /// [`crate::models::fc_wta`]).
     FcWta(FcWtaSection),
+    /// `type = "conv-wta"`: a convolutional winner-take-all autoencoder (paper B, section 3;
+    /// [`crate::models::conv_wta`]).
+    ConvWta(ConvWtaSection),
 }
 
 impl Default for ModelSection {
@@ -154,7 +157,7 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta"];
 
 impl ModelSection {
     /// The `type` of the section.
@@ -163,6 +166,7 @@ impl ModelSection {
             ModelSection::Mlp(_) => "mlp",
             ModelSection::Conv(_) => "conv",
             ModelSection::FcWta(_) => "fc-wta",
+            ModelSection::ConvWta(_) => "conv-wta",
         }
     }
 
@@ -195,6 +199,7 @@ impl Serialize for ModelSection {
             ModelSection::Mlp(m) => ("mlp", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::Conv(m) => ("conv", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::FcWta(m) => ("fc-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::ConvWta(m) => ("conv-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -230,6 +235,10 @@ impl<'de> Deserialize<'de> for ModelSection {
                 .try_into()
                 .map(ModelSection::FcWta)
                 .map_err(|e| D::Error::custom(format!("[model] of type \"fc-wta\": {}", e.message()))),
+            "conv-wta" => body
+                .try_into()
+                .map(ModelSection::ConvWta)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"conv-wta\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -349,6 +358,123 @@ impl FcWtaSection {
                     ));
                 }
                 FcWta::stacked_on(&base, &self.hidden, self.sparsity, self.tied, seed)
+            }
+        }
+    }
+}
+
+/// The `[model]` settings of a convolutional winner-take-all autoencoder (`type = "conv-wta"`,
+/// paper B section 3); the input maps come from the data (one channel of the IDX images' size).
+/// Defaults: Table 2a's `128conv5-128conv5-128deconv11`, features max-pooled over 4x4 windows at
+/// stride 4. The paper's MNIST lifetime rate is in its appendix, which is not in the text: the
+/// default 5% is the FC-WTA's.
+///
+/// ```toml
+/// [model]
+/// type = "conv-wta"
+/// maps = [128, 128]
+/// kernel = 5
+/// decoder_kernel = 11
+/// sparsity = 0.05
+/// # stack_on = "runs/conv-wta-128/best.safetensors"   # a second stage on its pooled maps
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvWtaSection {
+    /// Maps of the encoder's convolutions, input side first (with `stack_on`: of the new stage).
+    pub maps: Vec<usize>,
+    /// Side of the encoder's filters (odd).
+    pub kernel: usize,
+    /// Side of the decoder's filters (odd: same-size output).
+    pub decoder_kernel: usize,
+    /// Lifetime sparsity rate over the spatial winners, in `(0, 1]` (1: spatial sparsity only).
+    pub sparsity: f32,
+    /// Max-pooling of the features: window side and stride.
+    pub pool: usize,
+    /// Stride of the max-pooling.
+    pub pool_stride: usize,
+    /// Spatial and lifetime winner-take-all (off: the plain convolutional autoencoder of Figure 4a,
+    /// regularized by `train.dropout_input` and `train.dropout_hidden`).
+    pub wta: bool,
+    /// Stack on this trained CONV-WTA checkpoint: its stages are frozen and the new one learns to
+    /// reconstruct their pooled maps (paper B, section 3.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_on: Option<PathBuf>,
+}
+
+impl Default for ConvWtaSection {
+    fn default() -> Self {
+        ConvWtaSection {
+            maps: vec![128, 128],
+            kernel: 5,
+            decoder_kernel: 11,
+            sparsity: 0.05,
+            pool: 4,
+            pool_stride: 4,
+            wta: true,
+            stack_on: None,
+        }
+    }
+}
+
+impl ConvWtaSection {
+    fn stage(&self) -> crate::models::conv_wta::ConvWtaStage {
+        crate::models::conv_wta::ConvWtaStage {
+            kernel: self.kernel,
+            maps: self.maps.clone(),
+            pool: self.pool,
+            pool_stride: self.pool_stride,
+        }
+    }
+
+    /// The one-stage architecture for images of `image` (rows, columns), `dim` values each.
+    pub fn config(&self, dim: usize, image: Option<(usize, usize)>) -> Result<crate::models::conv_wta::ConvWtaConfig> {
+        let Some((h, w)) = image else {
+            return Err(Error::param(
+                "model.type",
+                "conv-wta",
+                format!("data of images (an IDX file of rows x columns); these examples are {dim} values without an image shape"),
+            ));
+        };
+        if h * w != dim {
+            return Err(Error::shape("data image shape", format!("{h}x{w}"), format!("{dim} values per example")));
+        }
+        let config = crate::models::conv_wta::ConvWtaConfig {
+            input: crate::layers::MapShape::new("data image", 1, h, w)?,
+            stages: vec![self.stage()],
+            decoder_kernel: self.decoder_kernel,
+            sparsity: self.sparsity,
+            wta: self.wta,
+        };
+        config.shapes()?;
+        Ok(config)
+    }
+
+    /// The autoencoder, freshly initialised from `seed`: one stage, or a new stage on the frozen
+    /// stages of the `stack_on` checkpoint (a CONV-WTA of the same input).
+    pub fn build(&self, dim: usize, image: Option<(usize, usize)>, seed: u64) -> Result<crate::models::conv_wta::ConvWta> {
+        use crate::models::conv_wta::ConvWta;
+        let config = self.config(dim, image)?;
+        match &self.stack_on {
+            None => ConvWta::init_seeded(&config, seed),
+            Some(path) => {
+                let (base, _) = crate::models::checkpoint::load::<ConvWta>(path).map_err(|e| match e {
+                    Error::Format { .. } => {
+                        Error::param("model.stack_on", path.display(), format!("a checkpoint of a trained \"conv-wta\" model ({e})"))
+                    }
+                    other => other,
+                })?;
+                if base.config.input != config.input {
+                    return Err(Error::shape(
+                        format!("model.stack_on {}", path.display()),
+                        format!("a model of input {}", base.config.input),
+                        format!("{}, as the data have", config.input),
+                    ));
+                }
+                if !self.wta {
+                    return Err(Error::param("model.wta", false, "true when stacking (section 3.3 stacks CONV-WTAs)"));
+                }
+                ConvWta::stacked_on(&base, self.stage(), self.decoder_kernel, self.sparsity, seed)
             }
         }
     }

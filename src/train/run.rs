@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::conv::{ConvLearner, ConvNet};
+use crate::models::conv_wta::ConvWtaLearner;
 use crate::models::fc_wta::FcWtaLearner;
 use crate::models::mlp::{Mlp, MlpLearner};
 use crate::train::config::{Experiment, ModelSection};
@@ -56,6 +57,11 @@ pub fn train_experiment(
         ModelSection::FcWta(m) => {
             let model = m.build(train_set.dim, exp.train.seed)?;
             let mut learner = FcWtaLearner::new(model, exp.train.batch_size)?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::ConvWta(m) => {
+            let model = m.build(train_set.dim, train_set.image_shape, exp.train.seed)?;
+            let mut learner = ConvWtaLearner::new(model, exp.train.batch_size, exp.train.dropout())?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }
