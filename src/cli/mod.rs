@@ -6,6 +6,7 @@ pub mod bench_hamming;
 pub mod bench_layers;
 pub mod common;
 pub mod demo;
+pub mod dictionary;
 pub mod eval;
 pub mod knn;
 pub mod map;
@@ -55,6 +56,8 @@ pub enum Command {
     Regions(regions::RegionsArgs),
     /// Time exact Hamming top-k search on random codes (queries/second; compare with benches/hamming.sh).
     BenchHamming(bench_hamming::BenchHammingArgs),
+    /// Draw a checkpoint's dictionary (decoder atoms, deconvolution filters) and a CONV-WTA's sparse feature maps.
+    Dictionary(dictionary::DictionaryArgs),
     /// Time forward + backward of the convolutional layers (conv, transposed conv, max-pool, locally connected; compare with benches/compare_layers.sh).
     BenchLayers(bench_layers::BenchLayersArgs),
 }
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Run(a) => train::run_file(a),
         Command::Eval(a) => eval::run(a),
+        Command::Dictionary(a) => dictionary::run(a),
         Command::Retrieve(a) => retrieve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Knn(a) => knn::run(a),

@@ -172,6 +172,19 @@ impl AnyModel {
         }
     }
 
+    /// The last feature maps of one example `x` with the training-time spatial sparsity and without
+    /// it (paper B, Figure 5c, 5d), and the maps' (rows, columns), for a model that has such maps
+    /// (a CONV-WTA; `None` otherwise).
+    pub fn sparse_maps(&self, x: &[f32]) -> Option<Result<(Vec<f32>, Vec<f32>, (usize, usize))>> {
+        match self {
+            AnyModel::ConvWta(m) => {
+                let maps = m.shapes[m.shapes.len() - 1].maps;
+                Some(m.maps_of(x).map(|(s, r)| (s, r, (maps.height, maps.width))))
+            }
+            _ => None,
+        }
+    }
+
     /// The model seen through its hidden layers, for every analysis.
     pub fn encoder(&self) -> &dyn Encoder {
         match self {

@@ -57,7 +57,7 @@ use crate::layers::conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 use crate::layers::dropout::{Dropout, apply_keep_mask, draw_keep_mask};
 use crate::layers::pool::MaxPool2d;
 use crate::models::Model;
-use crate::models::encoder::{Encoder, LayerInfo, LayerOutput};
+use crate::models::encoder::{Atoms, Encoder, LayerInfo, LayerOutput};
 use crate::models::fc_wta::check_winners;
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
@@ -792,6 +792,18 @@ impl Encoder for ConvWta {
 
     fn describe(&self) -> String {
         self.config.describe()
+    }
+
+    /// The deconvolution filters, one tile per map (Figures 5b and 6), when the decoder draws a
+    /// one-channel image (a stack's filters live in the pooled maps of its frozen stages: `None`).
+    fn dictionary(&self, _image: Option<(usize, usize)>) -> Option<Atoms> {
+        let d = self.decoder.config;
+        if d.out_channels != 1 || self.config.stages.len() > 1 {
+            return None;
+        }
+        let kk = d.kernel * d.kernel;
+        let tiles = self.decoder.weight.chunks(kk).map(<[f32]>::to_vec).collect();
+        Some(Atoms { shape: (d.kernel, d.kernel), tiles, what: "deconvolution filters".into() })
     }
 }
 

@@ -70,6 +70,18 @@ pub struct DenseStack {
     pub output: Option<(Matrix, Vec<f32>)>,
 }
 
+/// A model's dictionary, to be drawn: one tile per atom (a decoder column, a deconvolution filter,
+/// an RBM's filter), each `shape.0 x shape.1` values, row-major (paper B, Figures 1, 2, 5b, 6).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Atoms {
+    /// Rows and columns of every tile.
+    pub shape: (usize, usize),
+    /// The atoms.
+    pub tiles: Vec<Vec<f32>>,
+    /// What they are, for captions and logs (`decoder atoms`, `deconvolution filters`).
+    pub what: String,
+}
+
 /// A model seen through its hidden layers (see the module docs).
 pub trait Encoder: Sync {
     /// Input features per example.
@@ -84,6 +96,12 @@ pub trait Encoder: Sync {
     /// The model as a [`DenseStack`], when it is a piecewise linear network (`None` by default).
     /// Errors when the dense maps would not fit in memory.
     fn dense_stack(&self) -> Option<Result<DenseStack>> {
+        None
+    }
+    /// The model's dictionary as pictures, when it has one that lives in the input's space; `image`
+    /// is the input's (rows, columns) when the data have an image shape (`None` by default).
+    fn dictionary(&self, image: Option<(usize, usize)>) -> Option<Atoms> {
+        let _ = image;
         None
     }
 }

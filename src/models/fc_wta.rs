@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::io::memory::check_alloc;
 use crate::layers::dense::Dense;
 use crate::models::Model;
-use crate::models::encoder::{DenseStack, Encoder, LayerInfo, LayerOutput};
+use crate::models::encoder::{Atoms, DenseStack, Encoder, LayerInfo, LayerOutput};
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::{Matrix, Op, axpy, dot, matmul};
@@ -593,6 +593,18 @@ impl Encoder for FcWta {
     fn dense_stack(&self) -> Option<Result<DenseStack>> {
         let hidden = self.encoder.iter().map(|d| (d.weight.clone(), d.bias.clone(), Competition::Relu)).collect();
         Some(Ok(DenseStack { input: self.config.input, hidden, output: None }))
+    }
+
+    /// The decoder's atoms as images (Figures 1 and 2), when the decoder reconstructs the input and
+    /// the input is an image; a stack's atoms live in the features of its frozen layers (`None`).
+    fn dictionary(&self, image: Option<(usize, usize)>) -> Option<Atoms> {
+        let (h, w) = image?;
+        if self.config.fixed > 0 || h * w != self.config.input {
+            return None;
+        }
+        let atoms = self.atoms();
+        let tiles = (0..atoms.rows).map(|j| atoms.row(j).to_vec()).collect();
+        Some(Atoms { shape: (h, w), tiles, what: "decoder atoms".into() })
     }
 }
 

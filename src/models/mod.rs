@@ -22,7 +22,7 @@ pub mod mlp;
 pub mod mlp_burn;
 
 pub use checkpoint::{AnyModel, load_any};
-pub use encoder::{DenseStack, Encoder, LayerInfo, LayerOutput};
+pub use encoder::{Atoms, DenseStack, Encoder, LayerInfo, LayerOutput};
 pub use learner::{Batch, Evaluation, Learner, StepOutput};
 
 use serde::Serialize;

@@ -133,6 +133,37 @@ pub fn write_grid(path: &Path, tiles: &[Vec<u8>], shape: (usize, usize), columns
     write_atomic(path, &png)
 }
 
+/// Draws a dictionary (paper B, Figures 1, 2, 5b, 6): every atom of `shape` values as a tile in
+/// diverging colours, each scaled by its own largest magnitude (so that weak atoms are visible), in a
+/// square-ish grid (at most as many columns as fit in [`MAX_GRID_SIDE`]).
+pub fn write_atoms(path: &Path, atoms: &[Vec<f32>], shape: (usize, usize), zoom: usize) -> Result<()> {
+    let tiles: Vec<Vec<u8>> = atoms
+        .iter()
+        .map(|a| {
+            let v: Vec<f64> = a.iter().map(|&x| f64::from(x)).collect();
+            diverging(&v)
+        })
+        .collect();
+    let columns = (atoms.len() as f64).sqrt().ceil().max(1.0) as usize;
+    write_grid(path, &tiles, shape, columns.min(grid_capacity(shape.1, zoom)).max(1), zoom)
+}
+
+/// Draws feature maps (paper B, Figure 5c and 5d) in grey, white at 0 and black at the largest value
+/// of all the maps, one tile per map.
+pub fn write_maps(path: &Path, maps: &[f32], shape: (usize, usize), zoom: usize) -> Result<()> {
+    let plane = (shape.0 * shape.1).max(1);
+    let hi = maps.iter().fold(0.0f32, |m, &v| m.max(v)).max(f32::MIN_POSITIVE);
+    let tiles: Vec<Vec<u8>> = maps
+        .chunks(plane)
+        .map(|m| {
+            let v: Vec<f64> = m.iter().map(|&x| f64::from(hi - x.max(0.0))).collect();
+            grey(&v, 0.0, f64::from(hi))
+        })
+        .collect();
+    let columns = (tiles.len() as f64).sqrt().ceil().max(1.0) as usize;
+    write_grid(path, &tiles, shape, columns.min(grid_capacity(shape.1, zoom)).max(1), zoom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

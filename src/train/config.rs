@@ -300,7 +300,7 @@ impl ConvSection {
 /// type = "fc-wta"
 /// hidden = [2000]
 /// sparsity = 0.05
-/// # stack_on = "runs/fc-wta-5/best.safetensors"   # train on the fixed features of that model
+/// # stack_on = "runs/fc-wta-5/checkpoints/best.safetensors"   # train on the fixed features of that model
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -376,7 +376,7 @@ impl FcWtaSection {
 /// kernel = 5
 /// decoder_kernel = 11
 /// sparsity = 0.05
-/// # stack_on = "runs/conv-wta-128/best.safetensors"   # a second stage on its pooled maps
+/// # stack_on = "runs/conv-wta-128/checkpoints/best.safetensors"   # a second stage on its pooled maps
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -41,7 +41,7 @@ pub fn train_experiment(
     }
     let toml = exp.to_toml()?;
     let spec = RunSpec { name: &exp.name, train: &exp.train, config_toml: &toml };
-    match &exp.model {
+    let outcome = match &exp.model {
         ModelSection::Mlp(m) => {
             let config = m.mlp_config(train_set.dim, classes)?;
             let mlp = Mlp::with_gain(config, exp.train.seed, m.init_gain)?;
@@ -64,6 +64,24 @@ pub fn train_experiment(
             let mut learner = ConvWtaLearner::new(model, exp.train.batch_size, exp.train.dropout())?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
+    }?;
+    if outcome.best_checkpoint.exists() {
+        write_dictionary(&outcome.best_checkpoint, train_set.image_shape, &dir.join("dictionary.png"))?;
+    }
+    Ok(outcome)
+}
+
+/// Draws the dictionary of the checkpoint `ckpt` (its decoder atoms or filters, paper B Figures 1,
+/// 2, 5b, 6) into `out`, when its model has one in the input's space; returns whether it did.
+pub fn write_dictionary(ckpt: &Path, image: Option<(usize, usize)>, out: &Path) -> Result<bool> {
+    let (model, _) = crate::models::load_any(ckpt)?;
+    match model.encoder().dictionary(image) {
+        Some(atoms) => {
+            let zoom = if atoms.shape.0 * atoms.shape.1 <= 16 * 16 { 8 } else { 3 };
+            crate::report::images::write_atoms(out, &atoms.tiles, atoms.shape, zoom)?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }
 
