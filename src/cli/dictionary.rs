@@ -41,12 +41,12 @@ pub fn run(args: DictionaryArgs) -> Result<()> {
         if i >= test.len() {
             return Err(Error::param("--example", i, format!("a test example below {}", test.len())));
         }
-        let (sparse, relu, shape) = model.sparse_maps(test.row(i)).ok_or_else(|| {
+        let maps = model.sparse_maps(test.row(i)).ok_or_else(|| {
             Error::param("--example", i, format!("a CONV-WTA checkpoint (this is a {} model, which has no sparse maps)", model.kind()))
         })??;
-        for (name, maps) in [("maps-sparse.png", &sparse), ("maps-relu.png", &relu)] {
+        for (name, values) in [("maps-sparse.png", &maps.sparse), ("maps-relu.png", &maps.relu)] {
             let p = args.out.join(name);
-            crate::report::images::write_maps(&p, maps, shape, 4)?;
+            crate::report::images::write_maps(&p, values, maps.shape, 4)?;
             println!("wrote {}", p.display());
         }
     }

@@ -117,6 +117,17 @@ pub fn fill(path: &Path, target: &mut dyn Parameters, tensors: &mut crate::io::T
     Ok(())
 }
 
+/// The last feature maps of one example, with the training-time sparsity and without it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SparseMaps {
+    /// With spatial sparsity (at most one value per map).
+    pub sparse: Vec<f32>,
+    /// The ReLU maps (sparsity off, as at test time).
+    pub relu: Vec<f32>,
+    /// Rows and columns of every map.
+    pub shape: (usize, usize),
+}
+
 /// A model of any kind, as read from a checkpoint by [`load_any`]. Adding a model adds a variant
 /// here and an arm in [`load_any`]; the analyses see it through [`AnyModel::encoder`].
 #[derive(Clone, Debug)]
@@ -175,11 +186,11 @@ impl AnyModel {
     /// The last feature maps of one example `x` with the training-time spatial sparsity and without
     /// it (paper B, Figure 5c, 5d), and the maps' (rows, columns), for a model that has such maps
     /// (a CONV-WTA; `None` otherwise).
-    pub fn sparse_maps(&self, x: &[f32]) -> Option<Result<(Vec<f32>, Vec<f32>, (usize, usize))>> {
+    pub fn sparse_maps(&self, x: &[f32]) -> Option<Result<SparseMaps>> {
         match self {
             AnyModel::ConvWta(m) => {
                 let maps = m.shapes[m.shapes.len() - 1].maps;
-                Some(m.maps_of(x).map(|(s, r)| (s, r, (maps.height, maps.width))))
+                Some(m.maps_of(x).map(|(sparse, relu)| SparseMaps { sparse, relu, shape: (maps.height, maps.width) }))
             }
             _ => None,
         }
