@@ -34,6 +34,7 @@ input_shape, output_shape, median_ms, p10_ms, p90_ms, steps, warmup, load1.
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import sys
@@ -48,6 +49,10 @@ OPS = (
     "local9x9_1to16",
     "local9x9_16to16",
     "conv_maxout_mnist",
+    "fcwta_784x2000",
+    "convwta_16",
+    "convwta_64",
+    "convwta_128",
 )
 
 
@@ -194,6 +199,55 @@ class Ops:
 
         return x.shape, (n, 10), step
 
+    def fc_wta(self, units=2000, rate=0.05):
+        """One SGD-momentum step of an FC-WTA autoencoder (paper B, section 2): ReLU codes, each unit
+        keeps its k = ceil(rate * batch) largest activations across the mini-batch, linear decoder,
+        squared error per example, written as a PyTorch user would (topk over the batch dimension)."""
+        torch, n = self.torch, self.n
+        nn = torch.nn
+        torch.manual_seed(0)
+        enc, dec = nn.Linear(784, units), nn.Linear(units, 784)
+        opt = torch.optim.SGD(list(enc.parameters()) + list(dec.parameters()), lr=0.01, momentum=0.9)
+        x = torch_rand(torch, (n, 784), self.gen)
+        k = max(1, math.ceil(rate * n - 1e-6))
+
+        def step():
+            opt.zero_grad()
+            h = torch.relu(enc(x))
+            thr = h.topk(k, dim=0).values[-1:]  # the k-th largest of each unit across the batch
+            h = h * (h >= thr)
+            loss = ((dec(h) - x) ** 2).sum(1).mean()
+            loss.backward()
+            opt.step()
+
+        return (n, 1, 28, 28), (n, 1, 28, 28), step
+
+    def conv_wta(self, maps, rate=0.05):
+        """One SGD-momentum step of a CONV-WTA (paper B, section 3): two 5x5 ReLU convolutions,
+        spatial sparsity (one winner per map and example), lifetime sparsity of the winners across
+        the batch, an 11x11 transposed convolution back to the image."""
+        torch, n = self.torch, self.n
+        nn = torch.nn
+        torch.manual_seed(0)
+        net = nn.ModuleList([nn.Conv2d(1, maps, 5, padding=2), nn.Conv2d(maps, maps, 5, padding=2), nn.ConvTranspose2d(maps, 1, 11, padding=5)])
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x = torch_rand(torch, (n, 1, 28, 28), self.gen)
+        k = max(1, math.ceil(rate * n - 1e-6))
+
+        def step():
+            opt.zero_grad()
+            h = torch.relu(net[1](torch.relu(net[0](x))))
+            flat = h.flatten(2)  # (n, maps, 784)
+            best, idx = flat.max(2)  # spatial: the largest value of each map
+            thr = best.topk(k, dim=0).values[-1:]  # lifetime: the k largest winners of each map
+            keep = (best >= thr) & (best > 0)
+            mask = torch.zeros_like(flat).scatter_(2, idx.unsqueeze(2), keep.unsqueeze(2).to(flat.dtype))
+            loss = ((net[2]((flat * mask).view_as(h)) - x) ** 2).flatten(1).sum(1).mean()
+            loss.backward()
+            opt.step()
+
+        return (n, 1, 28, 28), (n, 1, 28, 28), step
+
     def build(self, name):
         table = {
             "conv5x5_1to128": lambda: self.conv(1, 128, 5),
@@ -204,6 +258,10 @@ class Ops:
             "local9x9_1to16": lambda: self.local(1, 16, 9),
             "local9x9_16to16": lambda: self.local(16, 16, 9),
             "conv_maxout_mnist": self.conv_maxout_mnist,
+            "fcwta_784x2000": self.fc_wta,
+            "convwta_16": lambda: self.conv_wta(16),
+            "convwta_64": lambda: self.conv_wta(64),
+            "convwta_128": lambda: self.conv_wta(128),
         }
         return table[name]()
 

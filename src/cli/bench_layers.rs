@@ -22,7 +22,7 @@ use crate::layers::local::{Local, LocalConfig};
 use crate::layers::pool::MaxPool2d;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 8] = [
+pub const OPS: [(&str, &str); 12] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -31,6 +31,10 @@ pub const OPS: [(&str, &str); 8] = [
     ("local9x9_1to16", "locally connected 9x9, 1->16, 28x28, padding 4"),
     ("local9x9_16to16", "locally connected 9x9, 16->16, 28x28, padding 4"),
     ("conv_maxout_mnist", "one SGD step of Goodfellow et al. 2013's MNIST maxout conv net (no dropout)"),
+    ("fcwta_784x2000", "one SGD step of a 784-2000 FC-WTA autoencoder at 5% lifetime sparsity (paper B)"),
+    ("convwta_16", "one SGD step of a 16conv5-16conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
+    ("convwta_64", "one SGD step of a 64conv5-64conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
+    ("convwta_128", "one SGD step of a 128conv5-128conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
 ];
 
 /// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
@@ -100,6 +104,50 @@ fn conv_net_step(n: usize, specs: &[&str], rng: &mut ChaCha8Rng) -> Result<Prepa
         opt.step(&mut net, &grads, params, Update::Gradients)
     });
     Ok(Prepared { input, output: shape(10, 1, 1), step })
+}
+
+/// One training step (forward, backward, SGD with momentum) of any learner on random images in
+/// [0, 1].
+fn learner_step<L: crate::models::Learner + 'static>(
+    mut learner: L,
+    n: usize,
+    input: MapShape,
+    output: MapShape,
+    rng: &mut ChaCha8Rng,
+) -> Result<Prepared> {
+    use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
+    let mut opt = Optimizer::new(OptimizerKind::Sgd, learner.model(), Vec::new())?;
+    let params = StepParams { lr: 0.01, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let x = crate::tensor::Matrix::from_vec(n, input.size(), (0..n * input.size()).map(|_| rng.random::<f32>()).collect())?;
+    let mut step_rng = ChaCha8Rng::seed_from_u64(1);
+    let step = Box::new(move || {
+        let batch = crate::models::Batch { x: &x, labels: &[], epoch: 1, step: 0 };
+        let out = learner.step(&batch, &mut step_rng)?;
+        let (model, grads) = learner.model_and_grads();
+        opt.step(model, grads, params, out.update)
+    });
+    Ok(Prepared { input, output, step })
+}
+
+fn fc_wta_step(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::models::fc_wta::{FcWta, FcWtaConfig, FcWtaLearner};
+    let model = FcWta::init_seeded(&FcWtaConfig::new(784, &[2000], 0.05)?, 1)?;
+    learner_step(FcWtaLearner::new(model, n)?, n, shape(1, 28, 28), shape(1, 28, 28), rng)
+}
+
+fn conv_wta_step(n: usize, maps: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::layers::dropout::Dropout;
+    use crate::models::conv_wta::{ConvWta, ConvWtaConfig, ConvWtaLearner, ConvWtaStage};
+    let input = shape(1, 28, 28);
+    let config = ConvWtaConfig {
+        input,
+        stages: vec![ConvWtaStage { kernel: 5, maps: vec![maps, maps], pool: 4, pool_stride: 4 }],
+        decoder_kernel: 11,
+        sparsity: 0.05,
+        wta: true,
+    };
+    let model = ConvWta::init_seeded(&config, 1)?;
+    learner_step(ConvWtaLearner::new(model, n, Dropout::default())?, n, input, input, rng)
 }
 
 fn conv(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
@@ -173,6 +221,10 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "local9x9_1to16" => local(n, 1, 16, 9, rng),
         "local9x9_16to16" => local(n, 16, 16, 9, rng),
         "conv_maxout_mnist" => conv_net_step(n, &GOODFELLOW, rng),
+        "fcwta_784x2000" => fc_wta_step(n, rng),
+        "convwta_16" => conv_wta_step(n, 16, rng),
+        "convwta_64" => conv_wta_step(n, 64, rng),
+        "convwta_128" => conv_wta_step(n, 128, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }
