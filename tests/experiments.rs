@@ -1,8 +1,9 @@
-//! Every experiment file in experiments/ parses: training runs describe a valid network (MLP or
-//! convolutional) for MNIST,
+//! Every experiment file in experiments/ parses: training runs describe a valid network (MLP,
+//! convolutional or WTA-RBM) for MNIST,
 //! sinusoid files (paper E, Figure 1) a valid experiment.
 
 use compete::experiments::sinusoid::SinusoidExperiment;
+use compete::models::Model;
 use compete::train::config::{Experiment, ModelSection};
 
 #[test]
@@ -27,6 +28,11 @@ fn every_experiment_file_is_valid() {
                 ModelSection::Conv(c) => {
                     c.conv_config(784, Some((28, 28)), 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     assert!(c.init_gain > 0.0);
+                }
+                ModelSection::WtaRbm(r) => {
+                    let config = r.rbm_config(784).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    let rbm = compete::models::wta_rbm::WtaRbm::zeros(&config).unwrap();
+                    compete::models::wta_rbm::WtaRbmLearner::new(rbm, exp.train.batch_size).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
             }
             seen += 1;

@@ -145,7 +145,7 @@ impl TrainArgs {
         if let Some(layers) = &self.layers {
             let mut section = match &exp.model {
                 ModelSection::Conv(c) => c.clone(),
-                ModelSection::Mlp(_) => ConvSection::default(),
+                ModelSection::Mlp(_) | ModelSection::WtaRbm(_) => ConvSection::default(),
             };
             section.layers = layers.clone();
             if let Some(g) = self.init_gain {

@@ -9,7 +9,9 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::conv::{ConvLearner, ConvNet};
+use crate::models::Model;
 use crate::models::mlp::{Mlp, MlpLearner};
+use crate::models::wta_rbm::{WtaRbm, WtaRbmLearner};
 use crate::train::config::{Experiment, ModelSection};
 use crate::train::trainer::{RunOptions, RunSpec, TrainOutcome, train};
 
@@ -50,6 +52,14 @@ pub fn train_experiment(
             let config = m.conv_config(train_set.dim, train_set.image_shape, classes)?;
             let net = ConvNet::with_gain(&config, exp.train.seed, m.init_gain)?;
             let mut learner = ConvLearner::new(net, exp.train.dropout())?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::WtaRbm(m) => {
+            // Hinton's guide, section 8: visible biases from the training pixel means (a resumed
+            // run reads its checkpoint over them).
+            let mut rbm = WtaRbm::init(&m.rbm_config(train_set.dim)?, exp.train.seed)?;
+            rbm.init_visible_bias(&train_set.x)?;
+            let mut learner = WtaRbmLearner::new(rbm, exp.train.batch_size.min(train_set.len()))?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }
