@@ -32,7 +32,8 @@ fn every_experiment_file_is_valid() {
                 ModelSection::WtaRbm(r) => {
                     let config = r.rbm_config(784).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     let rbm = compete::models::wta_rbm::WtaRbm::zeros(&config).unwrap();
-                    compete::models::wta_rbm::WtaRbmLearner::new(rbm, exp.train.batch_size).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    compete::models::wta_rbm::WtaRbmLearner::new(rbm, exp.train.batch_size)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
             }
             seen += 1;

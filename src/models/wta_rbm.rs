@@ -207,7 +207,11 @@ impl WtaRbm {
     pub fn init_visible_bias(&mut self, x: &[f32]) -> Result<()> {
         let dim = self.config.visible;
         if x.is_empty() || !x.len().is_multiple_of(dim) {
-            return Err(Error::shape("training data", format!("{} values", x.len()), format!("a positive multiple of {dim} visible units")));
+            return Err(Error::shape(
+                "training data",
+                format!("{} values", x.len()),
+                format!("a positive multiple of {dim} visible units"),
+            ));
         }
         let n = (x.len() / dim) as f64;
         let mut sums = vec![0.0f64; dim];
@@ -543,7 +547,8 @@ mod tests {
             hs.push(p.iter().map(|&p| if f64::from(rng.random::<f32>()) < p { 1.0 } else { 0.0 }).collect::<Vec<f64>>());
         }
         for r in 0..n {
-            let v1: Vec<f64> = (0..nv).map(|i| sig(f64::from(m.visible_bias[i]) + (0..nh).map(|j| hs[r][j] * w(j, i)).sum::<f64>())).collect();
+            let v1: Vec<f64> =
+                (0..nv).map(|i| sig(f64::from(m.visible_bias[i]) + (0..nh).map(|j| hs[r][j] * w(j, i)).sum::<f64>())).collect();
             let ph1 = up(&v1);
             for j in 0..nh {
                 for i in 0..nv {

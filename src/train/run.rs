@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::models::conv::{ConvLearner, ConvNet};
 use crate::models::Model;
+use crate::models::conv::{ConvLearner, ConvNet};
 use crate::models::mlp::{Mlp, MlpLearner};
 use crate::models::wta_rbm::{WtaRbm, WtaRbmLearner};
 use crate::train::config::{Experiment, ModelSection};
