@@ -1,8 +1,9 @@
 //! Every experiment file in experiments/ parses: training runs describe a valid network (MLP,
-//! convolutional, autoencoder) for MNIST,
+//! convolutional, autoencoder, WTA-RBM) for MNIST,
 //! sinusoid files (paper E, Figure 1) a valid experiment.
 
 use compete::experiments::sinusoid::SinusoidExperiment;
+use compete::models::Model;
 use compete::train::config::{Experiment, ModelSection};
 
 #[test]
@@ -31,6 +32,12 @@ fn every_experiment_file_is_valid() {
                 ModelSection::FcWta(f) => f.validate(784).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
                 ModelSection::ConvWta(c) => {
                     c.config(784, Some((28, 28))).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                ModelSection::WtaRbm(r) => {
+                    let config = r.rbm_config(784).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    let rbm = compete::models::wta_rbm::WtaRbm::zeros(&config).unwrap();
+                    compete::models::wta_rbm::WtaRbmLearner::new(rbm, exp.train.batch_size)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
             }
             seen += 1;

@@ -4,7 +4,7 @@
 //! | metadata key | value |
 //! |---|---|
 //! | `format` | `compete-v2` |
-//! | `kind` | the model's [`Model::KIND`]: `mlp`, `conv`, and later `fc-wta`, ... |
+//! | `kind` | the model's [`Model::KIND`]: `mlp`, `conv`, `wta-rbm`, and later `fc-wta`, ... |
 //! | `config` | the model's configuration as JSON |
 //! | anything else | what the writer adds (`epoch`, ...) |
 //!
@@ -12,7 +12,8 @@
 //! PyTorch's layouts; so `safetensors.torch.load_file` reads every one of them. For the MLP:
 //! `layers.{i}.weight` `[outputs, inputs]` and `layers.{i}.bias` `[outputs]`, hidden layers first,
 //! the softmax layer last (a maxout layer's outputs are its pieces, unit `j` owning rows
-//! `j*rank .. (j+1)*rank`). For the convolutional network see [`crate::models::conv`].
+//! `j*rank .. (j+1)*rank`). For the convolutional network see [`crate::models::conv`], for the
+//! WTA-RBM [`crate::models::wta_rbm`] (`weight` `[hidden, visible]`, `hidden_bias`, `visible_bias`).
 //!
 //! Files of the first format, `compete-mlp-v1` (MLPs only, written before the model contract),
 //! have the same tensors and `config`, and still load: [`load_any`] reads both.
@@ -29,6 +30,7 @@ use crate::models::conv::ConvNet;
 use crate::models::conv_wta::ConvWta;
 use crate::models::fc_wta::FcWta;
 use crate::models::mlp::Mlp;
+use crate::models::wta_rbm::WtaRbm;
 use crate::models::{Encoder, Model};
 use crate::params::Parameters;
 
@@ -140,6 +142,8 @@ pub enum AnyModel {
     FcWta(FcWta),
     /// A convolutional winner-take-all autoencoder ([`ConvWta`]).
     ConvWta(ConvWta),
+    /// A winner-take-all RBM ([`WtaRbm`], paper B section 2): not a classifier.
+    WtaRbm(WtaRbm),
 }
 
 impl AnyModel {
@@ -150,17 +154,20 @@ impl AnyModel {
             AnyModel::Conv(_) => ConvNet::KIND,
             AnyModel::FcWta(_) => FcWta::KIND,
             AnyModel::ConvWta(_) => ConvWta::KIND,
+            AnyModel::WtaRbm(_) => WtaRbm::KIND,
         }
     }
 
     /// A freshly initialised model of the same kind and architecture (seeded), e.g. the untrained
-    /// network that a map or a region count compares the trained one with.
+    /// network that a map or a region count compares the trained one with ([`Model::init`]: a
+    /// WTA-RBM's visible biases are then 0, not set from data).
     pub fn untrained(&self, seed: u64) -> Result<AnyModel> {
         Ok(match self {
             AnyModel::Mlp(m) => AnyModel::Mlp(Mlp::init(&m.config, seed)?),
             AnyModel::Conv(m) => AnyModel::Conv(ConvNet::init(&m.config, seed)?),
             AnyModel::FcWta(m) => AnyModel::FcWta(FcWta::init(&m.config, seed)?),
             AnyModel::ConvWta(m) => AnyModel::ConvWta(ConvWta::init(&m.config, seed)?),
+            AnyModel::WtaRbm(m) => AnyModel::WtaRbm(WtaRbm::init(&m.config, seed)?),
         })
     }
 
@@ -169,7 +176,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.errors(data)),
             AnyModel::Conv(m) => Some(m.errors(data)),
-            AnyModel::FcWta(_) | AnyModel::ConvWta(_) => None,
+            AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -179,7 +186,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
             AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
-            AnyModel::FcWta(_) | AnyModel::ConvWta(_) => None,
+            AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -203,6 +210,7 @@ impl AnyModel {
             AnyModel::Conv(m) => m,
             AnyModel::FcWta(m) => m,
             AnyModel::ConvWta(m) => m,
+            AnyModel::WtaRbm(m) => m,
         }
     }
 
@@ -224,13 +232,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
         k if k == ConvNet::KIND => AnyModel::Conv(from_tensors::<ConvNet>(path, &config, &mut tensors, "")?),
         k if k == FcWta::KIND => AnyModel::FcWta(from_tensors::<FcWta>(path, &config, &mut tensors, "")?),
         k if k == ConvWta::KIND => AnyModel::ConvWta(from_tensors::<ConvWta>(path, &config, &mut tensors, "")?),
+        k if k == WtaRbm::KIND => AnyModel::WtaRbm(from_tensors::<WtaRbm>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta"];
+pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

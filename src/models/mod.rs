@@ -20,6 +20,7 @@ pub mod mlp;
 /// `burn` feature (or `wgpu` / `cuda`), absent from the default build.
 #[cfg(any(test, feature = "burn"))]
 pub mod mlp_burn;
+pub mod wta_rbm;
 
 pub use checkpoint::{AnyModel, load_any};
 pub use encoder::{Atoms, DenseStack, Encoder, LayerInfo, LayerOutput};

@@ -8,7 +8,7 @@
 //! [data]
 //! source = "sample"        # the MNIST sample shipped in data/, or mnist:DIR, or a DIR of IDX files
 //! [model]
-//! type = "mlp"             # the default; or "conv" (see ConvSection); later "fc-wta", "conv-wta", ...
+//! type = "mlp"             # the default; or "conv" (ConvSection), "wta-rbm" (WtaRbmSection); later "fc-wta", ...
 //! hidden = [500, 500]
 //! competition = "relu"     # or "lwta:2", "maxout:2", or one per layer: ["relu", "lwta:2"]
 //! [train]
@@ -148,6 +148,8 @@ pub enum ModelSection {
     /// `type = "conv-wta"`: a convolutional winner-take-all autoencoder (paper B, section 3;
     /// [`crate::models::conv_wta`]).
     ConvWta(ConvWtaSection),
+    /// `type = "wta-rbm"`: a winner-take-all RBM (paper B, section 2; [`crate::models::wta_rbm`]).
+    WtaRbm(WtaRbmSection),
 }
 
 impl Default for ModelSection {
@@ -157,7 +159,7 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm"];
 
 impl ModelSection {
     /// The `type` of the section.
@@ -167,6 +169,7 @@ impl ModelSection {
             ModelSection::Conv(_) => "conv",
             ModelSection::FcWta(_) => "fc-wta",
             ModelSection::ConvWta(_) => "conv-wta",
+            ModelSection::WtaRbm(_) => "wta-rbm",
         }
     }
 
@@ -200,6 +203,7 @@ impl Serialize for ModelSection {
             ModelSection::Conv(m) => ("conv", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::FcWta(m) => ("fc-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::ConvWta(m) => ("conv-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::WtaRbm(m) => ("wta-rbm", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -239,6 +243,10 @@ impl<'de> Deserialize<'de> for ModelSection {
                 .try_into()
                 .map(ModelSection::ConvWta)
                 .map_err(|e| D::Error::custom(format!("[model] of type \"conv-wta\": {}", e.message()))),
+            "wta-rbm" => body
+                .try_into()
+                .map(ModelSection::WtaRbm)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"wta-rbm\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -480,6 +488,40 @@ impl ConvWtaSection {
     }
 }
 
+/// The `[model]` settings of a winner-take-all RBM (`type = "wta-rbm"`, paper B section 2; see
+/// [`crate::models::wta_rbm`]); the visible units come from the data.
+///
+/// ```toml
+/// [model]
+/// type = "wta-rbm"
+/// hidden = 256
+/// sparsity = 0.3     # 1.0: the plain RBM
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WtaRbmSection {
+    /// Hidden units (paper B, Figure 3: 256; Table 1 does not say).
+    pub hidden: usize,
+    /// The lifetime sparsity rate of the positive phase, in `(0, 1]` (paper B, section 2: 30%; 1: a
+    /// plain RBM). With `train.batch_size` it must keep at least one example: `sparsity x batch >= 1`.
+    pub sparsity: f32,
+    /// Gibbs steps of contrastive divergence (1: CD-1, as in paper B and Hinton's guide).
+    pub cd_steps: usize,
+}
+
+impl Default for WtaRbmSection {
+    fn default() -> Self {
+        WtaRbmSection { hidden: 256, sparsity: 0.3, cd_steps: 1 }
+    }
+}
+
+impl WtaRbmSection {
+    /// The architecture for `visible` values per example.
+    pub fn rbm_config(&self, visible: usize) -> Result<crate::models::wta_rbm::WtaRbmConfig> {
+        crate::models::wta_rbm::WtaRbmConfig::new(visible, self.hidden, self.sparsity, self.cd_steps)
+    }
+}
+
 /// The `[model]` settings of an MLP run (`type = "mlp"`); input width and classes come from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -524,6 +566,18 @@ impl ModelConfig {
     }
 }
 
+/// How momentum changes over the first epochs (see [`TrainConfig::momentum_at`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MomentumSchedule {
+    /// Linearly from `momentum_start` to `momentum` over `momentum_ramp_epochs`.
+    #[default]
+    Ramp,
+    /// `momentum_start` for `momentum_ramp_epochs` epochs, then `momentum` (Hinton's practical
+    /// guide to training RBMs, section 9: 0.5 at first, 0.9 later).
+    Step,
+}
+
 /// Optimisation of a run. Paper A does not state its hyper-parameters beyond "minibatch gradient
 /// descent with momentum" and dropout (section 3.4), with batches of 100 (section 3.2); the other
 /// defaults are common settings for such networks on MNIST.
@@ -544,10 +598,15 @@ pub struct TrainConfig {
     pub min_lr: f32,
     /// Final momentum (SGD) or beta1 (Adam).
     pub momentum: f32,
-    /// Momentum of the first epoch; it rises linearly to `momentum` over `momentum_ramp_epochs`.
+    /// Momentum of the first epoch; it rises linearly to `momentum` over `momentum_ramp_epochs`
+    /// (or switches to it after them, with `momentum_schedule = "step"`).
     pub momentum_start: f32,
     /// Epochs over which momentum rises (0: constant `momentum`).
     pub momentum_ramp_epochs: usize,
+    /// How momentum goes from `momentum_start` to `momentum`: `"ramp"` (linearly over
+    /// `momentum_ramp_epochs`) or `"step"` (`momentum_start` for the first `momentum_ramp_epochs`
+    /// epochs, then `momentum`: Hinton's RBM recipe, 0.5 for 5 epochs then 0.9).
+    pub momentum_schedule: MomentumSchedule,
     /// Adam's beta2.
     pub beta2: f32,
     /// Adam's epsilon.
@@ -600,6 +659,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             momentum_start: 0.5,
             momentum_ramp_epochs: 10,
+            momentum_schedule: MomentumSchedule::Ramp,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
@@ -679,10 +739,15 @@ impl TrainConfig {
         (self.lr * self.lr_decay.powi(epoch as i32 - 1)).max(self.min_lr)
     }
 
-    /// Momentum of epoch `e` (1-based), rising linearly from `momentum_start` to `momentum`.
+    /// Momentum of epoch `e` (1-based): rising linearly from `momentum_start` to `momentum` over
+    /// `momentum_ramp_epochs`, or, with [`MomentumSchedule::Step`], `momentum_start` for epochs
+    /// `1..=momentum_ramp_epochs` and `momentum` after.
     pub fn momentum_at(&self, epoch: usize) -> f32 {
         if self.momentum_ramp_epochs == 0 || self.optimizer == OptimizerKind::Adam {
             return self.momentum;
+        }
+        if self.momentum_schedule == MomentumSchedule::Step {
+            return if epoch <= self.momentum_ramp_epochs { self.momentum_start } else { self.momentum };
         }
         let f = ((epoch - 1) as f32 / self.momentum_ramp_epochs as f32).min(1.0);
         self.momentum_start + f * (self.momentum - self.momentum_start)
@@ -779,5 +844,11 @@ mod tests {
         assert_eq!(t.momentum_at(1), 0.5);
         assert!((t.momentum_at(3) - 0.7).abs() < 1e-6);
         assert_eq!(t.momentum_at(9), 0.9);
+        let step = TrainConfig { momentum_schedule: MomentumSchedule::Step, ..t };
+        assert_eq!([1, 4, 5, 9].map(|e| step.momentum_at(e)), [0.5, 0.5, 0.9, 0.9]);
+        let exp = Experiment::from_toml("[train]\nmomentum_schedule = \"step\"\n", Path::new("x.toml")).unwrap();
+        assert_eq!(exp.train.momentum_schedule, MomentumSchedule::Step);
+        let err = Experiment::from_toml("[train]\nmomentum_schedule = \"jump\"\n", Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("jump") && err.contains("step"), "{err}");
     }
 }

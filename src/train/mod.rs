@@ -15,6 +15,6 @@ pub mod optim;
 pub mod run;
 pub mod trainer;
 
-pub use config::{DataConfig, Experiment, ModelConfig, ModelSection, TrainConfig};
+pub use config::{DataConfig, Experiment, ModelConfig, ModelSection, MomentumSchedule, TrainConfig, WtaRbmSection};
 pub use run::{train_experiment, train_mlp};
 pub use trainer::{EpochRecord, RunOptions, RunPaths, RunSpec, TrainOutcome, train};

@@ -8,10 +8,12 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::Model;
 use crate::models::conv::{ConvLearner, ConvNet};
 use crate::models::conv_wta::ConvWtaLearner;
 use crate::models::fc_wta::FcWtaLearner;
 use crate::models::mlp::{Mlp, MlpLearner};
+use crate::models::wta_rbm::{WtaRbm, WtaRbmLearner};
 use crate::train::config::{Experiment, ModelSection};
 use crate::train::trainer::{RunOptions, RunSpec, TrainOutcome, train};
 
@@ -62,6 +64,14 @@ pub fn train_experiment(
         ModelSection::ConvWta(m) => {
             let model = m.build(train_set.dim, train_set.image_shape, exp.train.seed)?;
             let mut learner = ConvWtaLearner::new(model, exp.train.batch_size, exp.train.dropout())?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::WtaRbm(m) => {
+            // Hinton's guide, section 8: visible biases from the training pixel means (a resumed
+            // run reads its checkpoint over them).
+            let mut rbm = WtaRbm::init(&m.rbm_config(train_set.dim)?, exp.train.seed)?;
+            rbm.init_visible_bias(&train_set.x)?;
+            let mut learner = WtaRbmLearner::new(rbm, exp.train.batch_size.min(train_set.len()))?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }?;
