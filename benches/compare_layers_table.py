@@ -30,6 +30,11 @@ ORDER = (
     "local9x9_1to16",
     "local9x9_16to16",
     "conv_maxout_mnist",
+    "fcwta_784x2000",
+    "convwta_16",
+    "convwta_64",
+    "convwta_128",
+    "wtarbm_784x256",
 )
 
 

@@ -53,6 +53,7 @@ OPS = (
     "convwta_16",
     "convwta_64",
     "convwta_128",
+    "wtarbm_784x256",
 )
 
 
@@ -248,6 +249,36 @@ class Ops:
 
         return (n, 1, 28, 28), (n, 1, 28, 28), step
 
+    def wta_rbm(self, hidden=256, rate=0.3):
+        """One CD-1 step of a WTA-RBM (paper B, section 2) with SGD momentum, as a user writes it in
+        PyTorch (no autograd): P(h|v), keep each unit's k largest across the batch, sample h,
+        reconstruct with probabilities, update from the sparsified positive statistics."""
+        torch, n = self.torch, self.n
+        torch.manual_seed(0)
+        w = torch.randn(hidden, 784, generator=self.gen) * 0.01
+        b, c = torch.zeros(784), torch.zeros(hidden)
+        vw, vb, vc = torch.zeros_like(w), torch.zeros_like(b), torch.zeros_like(c)
+        x = torch_rand(torch, (n, 784), self.gen)
+        k = max(1, math.ceil(rate * n - 1e-6))
+        lr, mom = 0.01, 0.9
+
+        def step():
+            ph = torch.sigmoid(x @ w.T + c)
+            thr = ph.topk(k, dim=0).values[-1:]
+            ph = ph * (ph >= thr)
+            h = (torch.rand(ph.shape, generator=self.gen) < ph).to(x.dtype)
+            pv = torch.sigmoid(h @ w + b)
+            ph2 = torch.sigmoid(pv @ w.T + c)
+            gw = (ph2.T @ pv - ph.T @ x) / n
+            vw.mul_(mom).sub_(lr * gw)
+            vb.mul_(mom).sub_(lr * (pv - x).mean(0))
+            vc.mul_(mom).sub_(lr * (ph2 - ph).mean(0))
+            w.add_(vw)
+            b.add_(vb)
+            c.add_(vc)
+
+        return (n, 1, 28, 28), (n, hidden), step
+
     def build(self, name):
         table = {
             "conv5x5_1to128": lambda: self.conv(1, 128, 5),
@@ -262,6 +293,7 @@ class Ops:
             "convwta_16": lambda: self.conv_wta(16),
             "convwta_64": lambda: self.conv_wta(64),
             "convwta_128": lambda: self.conv_wta(128),
+            "wtarbm_784x256": self.wta_rbm,
         }
         return table[name]()
 

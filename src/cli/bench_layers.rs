@@ -22,7 +22,7 @@ use crate::layers::local::{Local, LocalConfig};
 use crate::layers::pool::MaxPool2d;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 12] = [
+pub const OPS: [(&str, &str); 13] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -35,6 +35,7 @@ pub const OPS: [(&str, &str); 12] = [
     ("convwta_16", "one SGD step of a 16conv5-16conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
     ("convwta_64", "one SGD step of a 64conv5-64conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
     ("convwta_128", "one SGD step of a 128conv5-128conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
+    ("wtarbm_784x256", "one CD-1 step (SGD with momentum) of a 784-256 WTA-RBM at 30% sparsity (paper B)"),
 ];
 
 /// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
@@ -135,6 +136,13 @@ fn fc_wta_step(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     learner_step(FcWtaLearner::new(model, n)?, n, shape(1, 28, 28), shape(1, 28, 28), rng)
 }
 
+fn wta_rbm_step(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::models::Model;
+    use crate::models::wta_rbm::{WtaRbm, WtaRbmConfig, WtaRbmLearner};
+    let rbm = WtaRbm::init(&WtaRbmConfig::new(784, 256, 0.3, 1)?, 1)?;
+    learner_step(WtaRbmLearner::new(rbm, n)?, n, shape(1, 28, 28), shape(256, 1, 1), rng)
+}
+
 fn conv_wta_step(n: usize, maps: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     use crate::layers::dropout::Dropout;
     use crate::models::conv_wta::{ConvWta, ConvWtaConfig, ConvWtaLearner, ConvWtaStage};
@@ -225,6 +233,7 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "convwta_16" => conv_wta_step(n, 16, rng),
         "convwta_64" => conv_wta_step(n, 64, rng),
         "convwta_128" => conv_wta_step(n, 128, rng),
+        "wtarbm_784x256" => wta_rbm_step(n, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }
