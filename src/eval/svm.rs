@@ -141,7 +141,10 @@ fn check_training(x: &Matrix, labels: &[u8], classes: usize) -> Result<()> {
         return Err(Error::shape("SVM training labels", format!("{} labels", labels.len()), format!("{} (one per example)", x.rows)));
     }
     if x.rows == 0 || x.cols == 0 {
-        return Err(Error::Data(format!("SVM training features are {} x {}: expected at least one example and one feature", x.rows, x.cols)));
+        return Err(Error::Data(format!(
+            "SVM training features are {} x {}: expected at least one example and one feature",
+            x.rows, x.cols
+        )));
     }
     if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
         return Err(Error::Data(format!("SVM training label {i} is {}: expected a class in 0..{classes}", labels[i])));
@@ -170,23 +173,25 @@ impl LinearSvm {
         // Q_ii = x~_i . x~_i (the appended constant feature adds 1), computed once for all classes.
         let qd: Vec<f64> = (0..x.rows).into_par_iter().map(|i| sq_norm(x.row(i)) + 1.0).collect();
         let problems: Vec<usize> = if classes == 2 { vec![1] } else { (0..classes).collect() };
-        let solutions: Vec<BinarySolution> =
-            problems.par_iter().map(|&k| solve_binary(x, &qd, labels, k as u8, cfg.c as f64, cfg.tol as f64, cfg.max_iter, cfg.seed, k as u64)).collect();
+        let solutions: Vec<BinarySolution> = problems
+            .par_iter()
+            .map(|&k| solve_binary(x, &qd, labels, k as u8, cfg.c as f64, cfg.tol as f64, cfg.max_iter, cfg.seed, k as u64))
+            .collect();
         let d = x.cols;
         let mut weights = Matrix::zeros(classes, d);
         let mut intercepts = vec![0.0f32; classes];
         if classes == 2 {
             let w = &solutions[0].w;
-            for j in 0..d {
-                weights.data[d + j] = w[j] as f32;
-                weights.data[j] = -w[j] as f32;
+            for (j, &v) in w[..d].iter().enumerate() {
+                weights.data[d + j] = v as f32;
+                weights.data[j] = -v as f32;
             }
             intercepts[1] = w[d] as f32;
             intercepts[0] = -w[d] as f32;
         } else {
             for (k, s) in solutions.iter().enumerate() {
-                for j in 0..d {
-                    weights.data[k * d + j] = s.w[j] as f32;
+                for (j, &v) in s.w[..d].iter().enumerate() {
+                    weights.data[k * d + j] = v as f32;
                 }
                 intercepts[k] = s.w[d] as f32;
             }
@@ -330,7 +335,17 @@ struct Problem<'a> {
 /// LIBLINEAR's shrinking): `positive` against the rest. `stream` separates the random coordinate
 /// orders of the classes fitted with one seed.
 #[allow(clippy::too_many_arguments)]
-fn solve_binary(x: &Matrix, qd: &[f64], labels: &[u8], positive: u8, c: f64, eps: f64, max_iter: usize, seed: u64, stream: u64) -> BinarySolution {
+fn solve_binary(
+    x: &Matrix,
+    qd: &[f64],
+    labels: &[u8],
+    positive: u8,
+    c: f64,
+    eps: f64,
+    max_iter: usize,
+    seed: u64,
+    stream: u64,
+) -> BinarySolution {
     let p = Problem { x, qd, labels, positive, c, eps, max_iter, seed: seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
     #[cfg(target_arch = "x86_64")]
     {
@@ -593,6 +608,7 @@ pub fn select_rows(x: &Matrix, labels: &[u8], indices: &[usize]) -> Result<(Matr
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // the reference computations index w, x, y and alpha alike
 mod tests {
     use super::*;
 
@@ -772,7 +788,17 @@ mod tests {
     #[test]
     fn stratified_subset_counts_and_errors() {
         // 60 of class 0, 30 of class 1, 10 of class 2.
-        let labels: Vec<u8> = (0..100).map(|i| if i < 60 { 0 } else if i < 90 { 1 } else { 2 }).collect();
+        let labels: Vec<u8> = (0..100)
+            .map(|i| {
+                if i < 60 {
+                    0
+                } else if i < 90 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
         let s = stratified_subset(&labels, 20, 3, 1).unwrap();
         let count = |s: &[usize], k: u8| s.iter().filter(|&&i| labels[i] == k).count();
         assert_eq!((count(&s, 0), count(&s, 1), count(&s, 2)), (12, 6, 2));
