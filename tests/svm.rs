@@ -67,7 +67,7 @@ fn features_and_svm_on_a_trained_network() {
     std::fs::copy(dir.path().join("test.npy"), dir.path().join("alone.npy")).unwrap();
     let o = compete(&["svm", "--train", "train.npy", "--val", "val.npy", "--test", "alone.npy"], dir.path());
     assert!(!o.status.success() && text(&o).contains("alone.labels.npy"), "{}", text(&o));
-    let o = compete(&["svm", "--train", "train.npy", "--val", "val.npy", "--test", "test.npy", "--c", "-1"], dir.path());
+    let o = compete(&["svm", "--train", "train.npy", "--val", "val.npy", "--test", "test.npy", "--c=-1"], dir.path());
     assert!(!o.status.success() && text(&o).contains("C = -1"), "{}", text(&o));
     let o = compete(&["features", "--data", DATA, "-o", "x.npy"], dir.path());
     assert!(!o.status.success() && text(&o).contains("--raw"), "{}", text(&o));
