@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates benches/.venv with a pinned PyTorch (used on the CPU only) and numpy, from PyPI only.
+# Creates benches/.venv with a pinned PyTorch (used on the CPU only), numpy and scikit-learn, from PyPI only.
 #
 # Idempotent: when benches/.venv already imports the pinned torch and multiplies two matrices, it does
 # nothing. Usage: bash benches/setup_venv.sh   (PYTHON=/path/to/python3.11+ to choose the interpreter)
@@ -17,6 +17,7 @@ set -euo pipefail
 
 TORCH_VERSION="2.15.0"
 NUMPY_VERSION="2.4.6" # the last numpy for Python 3.11 (numpy 2.5 needs Python >= 3.12)
+SKLEARN_VERSION="1.9.1" # LinearSVC, for benches/compare_svm.sh
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv"
@@ -24,20 +25,22 @@ python="${PYTHON:-python3}"
 
 check() {
     [ -x "$venv/bin/python" ] || return 1
-    "$venv/bin/python" - "$TORCH_VERSION" "$NUMPY_VERSION" <<'EOF' >/dev/null 2>&1
+    "$venv/bin/python" - "$TORCH_VERSION" "$NUMPY_VERSION" "$SKLEARN_VERSION" <<'EOF' >/dev/null 2>&1
 import sys
 import numpy
+import sklearn
 import torch
-want_torch, want_numpy = sys.argv[1], sys.argv[2]
+want_torch, want_numpy, want_sklearn = sys.argv[1], sys.argv[2], sys.argv[3]
 assert torch.__version__.split("+")[0] == want_torch, torch.__version__
 assert numpy.__version__ == want_numpy, numpy.__version__
+assert sklearn.__version__ == want_sklearn, sklearn.__version__
 c = torch.randn(2, 2) @ torch.randn(2, 2)
 assert c.shape == (2, 2)
 EOF
 }
 
 if check; then
-    echo "setup_venv.sh: $venv already has torch $TORCH_VERSION and numpy $NUMPY_VERSION; nothing to do"
+    echo "setup_venv.sh: $venv already has torch $TORCH_VERSION, numpy $NUMPY_VERSION and scikit-learn $SKLEARN_VERSION; nothing to do"
     exit 0
 fi
 
@@ -52,9 +55,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/nu
     "$python" -m venv "$venv"
 fi
 
-echo "setup_venv.sh: installing torch==$TORCH_VERSION numpy==$NUMPY_VERSION from PyPI (about 2.3 GB of wheels)"
+echo "setup_venv.sh: installing torch==$TORCH_VERSION numpy==$NUMPY_VERSION scikit-learn==$SKLEARN_VERSION from PyPI (about 2.3 GB of wheels)"
 "$venv/bin/python" -m pip install --disable-pip-version-check --no-input \
-    "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION"
+    "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION" "scikit-learn==$SKLEARN_VERSION"
 
 if ! check; then
     echo "setup_venv.sh: $venv was installed but 'import torch; torch.randn(2,2) @ torch.randn(2,2)' still fails:" >&2

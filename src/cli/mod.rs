@@ -8,11 +8,13 @@ pub mod common;
 pub mod demo;
 pub mod dictionary;
 pub mod eval;
+pub mod features;
 pub mod knn;
 pub mod map;
 pub mod regions;
 pub mod retrieve;
 pub mod submasks;
+pub mod svm;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// k-nearest-neighbour test error on a network's submasks, activations or pre-activations.
     Knn(knn::KnnArgs),
+    /// Write a checkpoint's features (last hidden layer) or the raw inputs of a split as float32 .npy, labels beside.
+    Features(features::FeaturesArgs),
+    /// Linear SVM (LinearSVC's defaults) on features: C chosen on validation, test error, confusion matrix.
+    Svm(svm::SvmArgs),
     /// Write the submasks (winners) of a hidden layer for a dataset as packed binary codes.
     Submasks(submasks::SubmasksArgs),
     /// A 2-D t-SNE map of a checkpoint's submasks coloured by class (paper A, Figure 3).
@@ -86,6 +92,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Knn(a) => knn::run(a),
         Command::Submasks(a) => submasks::run(a),
+        Command::Features(a) => features::run(a),
+        Command::Svm(a) => svm::run(a),
         Command::Map(a) => map::run(a),
         Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),

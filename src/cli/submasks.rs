@@ -18,6 +18,7 @@ pub enum SubmaskSplit {
     /// The training split (without the validation examples).
     Train,
     /// The validation split (the last training examples).
+    #[value(alias = "val")]
     Validation,
     /// The test set.
     Test,

@@ -4,6 +4,7 @@
 //! MNIST), which is [`error_count`] or [`Confusion::error_rate`] here.
 
 pub mod knn;
+pub mod svm;
 
 use std::fmt;
 

@@ -12,6 +12,7 @@
 //! - [`map`]: t-SNE maps of submasks, trained against untrained (paper A, Figure 3);
 //! - [`regions`]: paper E's linear regions: `compete regions count`, `construct` and `maps`, and
 //!   the segment counts of `compete demo`;
+//! - [`svm`]: a linear SVM on features, `C` chosen on validation, few-label runs (paper B, section 4);
 //! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1).
 
 pub mod knn;
@@ -19,3 +20,4 @@ pub mod map;
 pub mod regions;
 pub mod retrieval;
 pub mod sinusoid;
+pub mod svm;

@@ -20,7 +20,7 @@
 //! At test time both sparsities are off: the features are the ReLU maps of the last layer,
 //! max-pooled (`pool`, e.g. 4x4; section 3.1: "we simply turn off the sparsity regularizer and use
 //! ReLU convolutions to compute the last layer feature maps of the encoder. After that, we apply
-//! max-pooling"). [`ConvWta::features`] computes them.
+//! max-pooling"). [`ConvWta::pooled_features`] computes them (the model's [`Encoder::features`]).
 //!
 //! **Stacking** (section 3.3): a second CONV-WTA is trained on the pooled maps of a first. A model
 //! has one or more *stages*; all but the last are frozen ([`ParamKind::Fixed`]), each stage's pooled
@@ -328,7 +328,7 @@ impl ConvWta {
 
     /// The features of `x` (`[n, input]`): the ReLU maps of the top stage, max-pooled, sparsity off
     /// (section 3.1), in chunks of 100 examples; `[n, pooled size]`.
-    pub fn features(&self, x: &Matrix) -> Result<Matrix> {
+    pub fn pooled_features(&self, x: &Matrix) -> Result<Matrix> {
         if x.cols != self.input_width() {
             return Err(Error::shape(
                 "conv-wta features input",
@@ -794,6 +794,16 @@ impl Encoder for ConvWta {
         self.config.describe()
     }
 
+    /// The pooled ReLU maps of the top stage (section 3.1), not the last layer's unpooled maps.
+    fn feature_width(&self) -> usize {
+        self.shapes[self.shapes.len() - 1].pooled.size()
+    }
+
+    /// [`ConvWta::pooled_features`].
+    fn features(&self, x: &Matrix) -> Result<Matrix> {
+        self.pooled_features(x)
+    }
+
     /// The deconvolution filters, one tile per map (Figures 5b and 6), when the decoder draws a
     /// one-channel image (a stack's filters live in the pooled maps of its frozen stages: `None`).
     fn dictionary(&self, _image: Option<(usize, usize)>) -> Option<Atoms> {
@@ -1038,7 +1048,8 @@ mod tests {
         let c = config(&[4], 8, 5, 0.5);
         let m = model(&c, 21);
         let x = data(20, 64, 22);
-        let f = m.features(&x).unwrap();
+        let f = Encoder::features(&m, &x).unwrap();
+        assert_eq!(Encoder::feature_width(&m), 64);
         assert_eq!((f.rows, f.cols), (20, 4 * 4 * 4));
         let mut out = Vec::new();
         m.encode(&x, 1, &mut out).unwrap();

@@ -21,8 +21,12 @@
 //! ```
 
 use crate::competition::Competition;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Matrix;
+
+/// Rows per forward pass of [`Encoder::features`]: the memory of one chunk's layer outputs stays
+/// bounded whatever the number of examples.
+pub const FEATURE_CHUNK: usize = 1000;
 
 /// The shape of one hidden layer, as analyses see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,5 +107,83 @@ pub trait Encoder: Sync {
     fn dictionary(&self, image: Option<(usize, usize)>) -> Option<Atoms> {
         let _ = image;
         None
+    }
+
+    /// Features per example that [`Encoder::features`] returns (default: the last hidden layer's
+    /// `units`; 0 for a model without hidden layers). A model overriding `features` overrides this
+    /// too.
+    fn feature_width(&self) -> usize {
+        self.layers().last().map_or(0, |l| l.units)
+    }
+
+    /// The feature vector of every row of `x` (`[n, input_width]`) for a linear classifier on top
+    /// of the model (paper B, section 4: an SVM on the unsupervised features), `[n, feature_width]`.
+    ///
+    /// By default: the evaluation-mode outputs (`out`, after the competition) of the last hidden
+    /// layer, computed [`FEATURE_CHUNK`] rows at a time so that memory stays bounded. A model may
+    /// override it (with [`Encoder::feature_width`]): a convolutional autoencoder returns its
+    /// max-pooled feature maps (paper B, section 4.1).
+    ///
+    /// Errors when `x` is not `input_width` wide, when the model has no hidden layer, and when the
+    /// output would not fit in memory.
+    fn features(&self, x: &Matrix) -> Result<Matrix> {
+        let hidden = self.layers().len();
+        if hidden == 0 {
+            return Err(Error::param("features", self.describe(), "a model with at least one hidden layer"));
+        }
+        let d = self.input_width();
+        if x.cols != d || x.data.len() != x.rows * x.cols {
+            return Err(Error::shape(
+                format!("features of {}", self.describe()),
+                format!("{} x {} input ({} values)", x.rows, x.cols, x.data.len()),
+                format!("{d} input features per example"),
+            ));
+        }
+        let width = self.feature_width();
+        crate::io::check_alloc(&format!("the features of {} examples x {width}", x.rows), (x.rows as u128) * (width as u128) * 4)?;
+        let mut features = Matrix::zeros(x.rows, width);
+        let mut outs = Vec::new();
+        let mut start = 0;
+        while start < x.rows {
+            let rows = FEATURE_CHUNK.min(x.rows - start);
+            let chunk = Matrix::from_vec(rows, d, x.data[start * d..(start + rows) * d].to_vec())?;
+            self.encode(&chunk, hidden, &mut outs)?;
+            let out = &outs[hidden - 1].out;
+            if out.cols != width || out.rows != rows {
+                return Err(Error::shape(
+                    format!("features of {}", self.describe()),
+                    format!("{} x {} from the last hidden layer", out.rows, out.cols),
+                    format!("{rows} x {width} (feature_width)"),
+                ));
+            }
+            features.data[start * width..(start + rows) * width].copy_from_slice(&out.data);
+            start += rows;
+        }
+        Ok(features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::mlp::{Mlp, MlpConfig};
+
+    #[test]
+    fn features_are_the_last_hidden_layers_outputs_in_chunks() {
+        let cfg = MlpConfig::new(3, &[(5, Competition::Relu), (4, Competition::Maxout { rank: 2 })], 2).unwrap();
+        let net = Mlp::new(cfg, 3).unwrap();
+        let enc: &dyn Encoder = &net;
+        assert_eq!(enc.feature_width(), 4);
+        let n = FEATURE_CHUNK + 7; // two chunks
+        let x = Matrix::from_vec(n, 3, (0..3 * n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect()).unwrap();
+        let f = enc.features(&x).unwrap();
+        assert_eq!((f.rows, f.cols), (n, 4));
+        let mut outs = Vec::new();
+        enc.encode(&x, 2, &mut outs).unwrap();
+        assert_eq!((outs[1].out.rows, outs[1].out.cols), (n, 4));
+        // The same values as one pass over all rows (up to the GEMM's blocking).
+        assert!(f.data.iter().zip(&outs[1].out.data).all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + b.abs())));
+        let e = enc.features(&Matrix::zeros(2, 5)).unwrap_err().to_string();
+        assert!(e.contains("2 x 5") && e.contains("3 input features"), "{e}");
     }
 }
