@@ -67,9 +67,18 @@ fn conv_wta_trains_and_draws_filters_and_sparse_maps() {
     assert!(h[1] < h[0], "{h:?}");
     let o = compete(&["dictionary", "cw/checkpoints/best.safetensors", "--data", "bars", "--example", "3", "-o", "pics"], d);
     assert!(o.status.success(), "{}", text(&o));
-    for f in ["dictionary.png", "maps-sparse.png", "maps-relu.png"] {
+    assert!(text(&o).contains("energy share inside the best 3x3 window"), "{}", text(&o));
+    for f in ["dictionary.png", "dictionary.txt", "maps-sparse.png", "maps-relu.png"] {
         assert!(d.join("pics").join(f).exists(), "{f} missing: {}", text(&o));
     }
+    let o =
+        compete(&["dictionary", "cw/checkpoints/best.safetensors", "--data", "bars", "--max-atoms", "3", "--zoom", "2", "-o", "few"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 tiles of 5x5 at zoom 2 with 2-pixel gaps, 2 per row: (2 * (10 + 2) + 2) pixels wide.
+    let png = std::fs::read(d.join("few/dictionary.png")).unwrap();
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 26, "width of the 3-atom picture");
+    let o = compete(&["dictionary", "cw/checkpoints/best.safetensors", "--data", "bars", "--zoom", "0"], d);
+    assert!(!o.status.success() && text(&o).contains("--zoom"), "{}", text(&o));
     let o = compete(&["dictionary", "cw/checkpoints/best.safetensors", "--data", "bars", "--example", "99"], d);
     assert!(!o.status.success() && text(&o).contains("--example"), "{}", text(&o));
 }

@@ -18,6 +18,12 @@ pub struct DictionaryArgs {
     /// Also draw the last feature maps of this test example, with and without sparsity (CONV-WTA).
     #[arg(long)]
     pub example: Option<usize>,
+    /// Draw at most this many atoms (the first ones; default all).
+    #[arg(long)]
+    pub max_atoms: Option<usize>,
+    /// Pixels per value (default: 8 for filters of up to 16x16, else 3).
+    #[arg(long)]
+    pub zoom: Option<usize>,
     /// Output folder (created).
     #[arg(short, long, default_value = ".")]
     pub out: PathBuf,
@@ -28,8 +34,16 @@ pub fn run(args: DictionaryArgs) -> Result<()> {
     let (model, _train, _val, test) = super::common::model_and_data(&args.checkpoint, &args.data, None, false)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let path = args.out.join("dictionary.png");
-    if crate::train::run::write_dictionary(&args.checkpoint, test.image_shape, &path)? {
+    for (flag, v) in [("--max-atoms", args.max_atoms), ("--zoom", args.zoom)] {
+        if v == Some(0) {
+            return Err(Error::param(flag, 0, "at least 1"));
+        }
+    }
+    if crate::train::run::write_dictionary(&args.checkpoint, test.image_shape, &path, args.max_atoms, args.zoom)? {
         println!("wrote {}", path.display());
+        if let Ok(t) = std::fs::read_to_string(path.with_extension("txt")) {
+            print!("{t}");
+        }
     } else {
         return Err(Error::param(
             "checkpoint",

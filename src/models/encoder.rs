@@ -86,6 +86,35 @@ pub struct Atoms {
     pub what: String,
 }
 
+impl Atoms {
+    /// For every atom, the share of its energy (sum of squares) inside its best `w x w` window: 1
+    /// for a delta function, low for a stroke spread over the tile. Paper B, Figure 4a's point
+    /// ("useless delta function filters that copy the input") as a number. An atom of zero energy
+    /// scores 0; a window larger than the tile is clamped to it.
+    pub fn window_energy_share(&self, w: usize) -> Vec<f64> {
+        let (rows, cols) = self.shape;
+        let (wr, wc) = (w.clamp(1, rows.max(1)), w.clamp(1, cols.max(1)));
+        self.tiles
+            .iter()
+            .map(|t| {
+                let e: Vec<f64> = t.iter().map(|&v| f64::from(v) * f64::from(v)).collect();
+                let total: f64 = e.iter().sum();
+                if total <= 0.0 || e.len() < rows * cols {
+                    return 0.0;
+                }
+                let mut best = 0.0f64;
+                for i in 0..=rows - wr {
+                    for j in 0..=cols - wc {
+                        let s: f64 = (i..i + wr).map(|r| e[r * cols + j..r * cols + j + wc].iter().sum::<f64>()).sum();
+                        best = best.max(s);
+                    }
+                }
+                best / total
+            })
+            .collect()
+    }
+}
+
 /// A model seen through its hidden layers (see the module docs).
 pub trait Encoder: Sync {
     /// Input features per example.
@@ -167,6 +196,18 @@ pub trait Encoder: Sync {
 mod tests {
     use super::*;
     use crate::models::mlp::{Mlp, MlpConfig};
+
+    #[test]
+    fn window_energy_share_is_one_for_a_delta_and_low_for_a_stroke() {
+        let mut delta = vec![0.0; 25];
+        delta[12] = 2.0;
+        let stroke: Vec<f32> = (0..25).map(|i| if i % 5 == 2 { 1.0 } else { 0.0 }).collect();
+        let a = Atoms { shape: (5, 5), tiles: vec![delta, stroke, vec![0.0; 25]], what: "test".into() };
+        let s = a.window_energy_share(3);
+        assert_eq!(s[0], 1.0);
+        assert!((s[1] - 3.0 / 5.0).abs() < 1e-12, "{s:?}");
+        assert_eq!(s[2], 0.0);
+    }
 
     #[test]
     fn features_are_the_last_hidden_layers_outputs_in_chunks() {

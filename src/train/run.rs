@@ -76,19 +76,43 @@ pub fn train_experiment(
         }
     }?;
     if outcome.best_checkpoint.exists() {
-        write_dictionary(&outcome.best_checkpoint, train_set.image_shape, &dir.join("dictionary.png"))?;
+        write_dictionary(&outcome.best_checkpoint, train_set.image_shape, &dir.join("dictionary.png"), None, None)?;
     }
     Ok(outcome)
 }
 
 /// Draws the dictionary of the checkpoint `ckpt` (its decoder atoms or filters, paper B Figures 1,
-/// 2, 5b, 6) into `out`, when its model has one in the input's space; returns whether it did.
-pub fn write_dictionary(ckpt: &Path, image: Option<(usize, usize)>, out: &Path) -> Result<bool> {
+/// 2, 5b, 6) into `out`, when its model has one in the input's space; returns whether it did. At
+/// most `max_atoms` atoms are drawn (the first ones; all by default), each pixel `zoom` pixels wide
+/// (default: 8 for filters of up to 16x16, else 3).
+pub fn write_dictionary(
+    ckpt: &Path,
+    image: Option<(usize, usize)>,
+    out: &Path,
+    max_atoms: Option<usize>,
+    zoom: Option<usize>,
+) -> Result<bool> {
     let (model, _) = crate::models::load_any(ckpt)?;
     match model.encoder().dictionary(image) {
         Some(atoms) => {
-            let zoom = if atoms.shape.0 * atoms.shape.1 <= 16 * 16 { 8 } else { 3 };
-            crate::report::images::write_atoms(out, &atoms.tiles, atoms.shape, zoom)?;
+            let zoom = zoom.unwrap_or(if atoms.shape.0 * atoms.shape.1 <= 16 * 16 { 8 } else { 3 });
+            let n = max_atoms.unwrap_or(atoms.tiles.len()).min(atoms.tiles.len());
+            crate::report::images::write_atoms(out, &atoms.tiles[..n], atoms.shape, zoom)?;
+            let mut share = atoms.window_energy_share(3);
+            share.sort_by(f64::total_cmp);
+            if let Some(&median) = share.get(share.len() / 2) {
+                // A text file beside the picture: how delta-like the atoms are (paper B, Figure 4a).
+                let text = format!(
+                    "{} {} of {}x{}; energy share inside the best 3x3 window (1 = a delta function): median {median:.3}, min {:.3}, max {:.3}\n",
+                    atoms.tiles.len(),
+                    atoms.what,
+                    atoms.shape.0,
+                    atoms.shape.1,
+                    share[0],
+                    share[share.len() - 1]
+                );
+                crate::io::atomic::write_atomic(&out.with_extension("txt"), text.as_bytes())?;
+            }
             Ok(true)
         }
         None => Ok(false),
