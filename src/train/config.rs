@@ -507,18 +507,21 @@ pub struct WtaRbmSection {
     pub sparsity: f32,
     /// Gibbs steps of contrastive divergence (1: CD-1, as in paper B and Hinton's guide).
     pub cd_steps: usize,
+    /// Drop the losers from the negative statistics too ([`crate::models::wta_rbm::WtaRbmConfig::mask_negative`]).
+    pub mask_negative: bool,
 }
 
 impl Default for WtaRbmSection {
     fn default() -> Self {
-        WtaRbmSection { hidden: 256, sparsity: 0.3, cd_steps: 1 }
+        WtaRbmSection { hidden: 256, sparsity: 0.3, cd_steps: 1, mask_negative: true }
     }
 }
 
 impl WtaRbmSection {
     /// The architecture for `visible` values per example.
     pub fn rbm_config(&self, visible: usize) -> Result<crate::models::wta_rbm::WtaRbmConfig> {
-        crate::models::wta_rbm::WtaRbmConfig::new(visible, self.hidden, self.sparsity, self.cd_steps)
+        let config = crate::models::wta_rbm::WtaRbmConfig::new(visible, self.hidden, self.sparsity, self.cd_steps)?;
+        Ok(crate::models::wta_rbm::WtaRbmConfig { mask_negative: self.mask_negative, ..config })
     }
 }
 
