@@ -59,7 +59,7 @@ use crate::layers::pool::MaxPool2d;
 use crate::models::Model;
 use crate::models::encoder::{Atoms, Encoder, LayerInfo, LayerOutput};
 use crate::models::fc_wta::check_winners;
-use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
+use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update, eval_batches};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::Matrix;
 
@@ -651,13 +651,7 @@ impl ConvWta {
     pub fn reconstruction_error(&self, x: &Matrix, batch: usize) -> Result<f64> {
         let mut ws = ConvWtaWorkspace::default();
         let mut total = 0.0;
-        let batch = batch.max(1);
-        let full = (x.rows / batch).max(1);
-        for c in 0..full {
-            let (s, e) = (c * batch, if c + 1 == full { x.rows } else { (c + 1) * batch });
-            if e <= s {
-                continue;
-            }
+        for (s, e) in eval_batches(x.rows, batch) {
             let part = Matrix { rows: e - s, cols: x.cols, data: x.data[s * x.cols..e * x.cols].to_vec() };
             self.forward_train(&part, &mut ws, Dropout::default(), None)?;
             total += self.loss(&ws) * (e - s) as f64;

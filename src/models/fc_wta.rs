@@ -54,7 +54,7 @@ use crate::io::memory::check_alloc;
 use crate::layers::dense::Dense;
 use crate::models::Model;
 use crate::models::encoder::{Atoms, DenseStack, Encoder, LayerInfo, LayerOutput};
-use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
+use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update, eval_batches};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::{Matrix, Op, axpy, dot, matmul};
 
@@ -438,7 +438,7 @@ impl FcWta {
     pub fn reconstruction_error(&self, x: &Matrix, batch: usize) -> Result<f64> {
         let mut ws = FcWtaWorkspace::default();
         let mut total = 0.0;
-        for (start, end) in eval_chunks(x.rows, batch) {
+        for (start, end) in eval_batches(x.rows, batch) {
             let part = Matrix { rows: end - start, cols: x.cols, data: x.data[start * x.cols..end * x.cols].to_vec() };
             self.forward_train(&part, &mut ws)?;
             total += self.loss(&part, &ws) * (end - start) as f64;
@@ -466,14 +466,6 @@ impl FcWta {
         }
         Ok(())
     }
-}
-
-/// `[start, end)` of consecutive batches of `batch` rows out of `n`; a last short batch joins the
-/// previous one (so that the lifetime rate keeps its meaning).
-fn eval_chunks(n: usize, batch: usize) -> Vec<(usize, usize)> {
-    let batch = batch.max(1);
-    let full = (n / batch).max(1);
-    (0..full).map(|c| (c * batch, if c + 1 == full { n } else { (c + 1) * batch })).filter(|(s, e)| e > s).collect()
 }
 
 /// The fraction of winners among `n x code` codes.
@@ -867,7 +859,7 @@ mod tests {
         }
         let after = learner.model.reconstruction_error(&x, 25).unwrap();
         assert!(after < 0.5 * before, "{before} -> {after}");
-        assert_eq!(eval_chunks(107, 25), [(0, 25), (25, 50), (50, 75), (75, 107)]);
-        assert_eq!(eval_chunks(10, 25), [(0, 10)]);
+        assert_eq!(eval_batches(107, 25), [(0, 25), (25, 50), (50, 75), (75, 107)]);
+        assert_eq!(eval_batches(10, 25), [(0, 10)]);
     }
 }

@@ -93,3 +93,12 @@ pub trait Learner: Send {
         None
     }
 }
+
+/// `[start, end)` of consecutive mini-batches of `batch` rows out of `n`, a last short batch joined
+/// to the one before: how a learner whose competition is coupled across the batch (paper B's
+/// lifetime sparsity) scores held-out data with the training-time rate keeping its meaning.
+pub fn eval_batches(n: usize, batch: usize) -> Vec<(usize, usize)> {
+    let batch = batch.max(1);
+    let full = (n / batch).max(1);
+    (0..full).map(|c| (c * batch, if c + 1 == full { n } else { (c + 1) * batch })).filter(|(s, e)| e > s).collect()
+}
