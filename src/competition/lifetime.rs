@@ -56,6 +56,25 @@ pub fn check_rate(rate: f32) -> Result<()> {
     }
 }
 
+/// Refuses a lifetime rate that keeps less than one example per unit in a mini-batch of `batch`
+/// (paper B's `k%` of the mini-batch must be at least one example), naming the experiment file's
+/// `model.sparsity` and `train.batch_size`; the same tolerance as [`winners_per_unit`] (0.01 x 100
+/// keeps one example). Learners with a batch-coupled competition call it when they are built.
+pub fn check_batch(rate: f32, batch: usize) -> Result<()> {
+    check_rate(rate).map_err(|_| Error::param("model.sparsity", rate, "a lifetime sparsity rate in (0, 1]"))?;
+    let kept = f64::from(rate) * batch as f64;
+    if kept * (1.0 + 1e-6) < 1.0 {
+        return Err(Error::param(
+            "model.sparsity",
+            format!("{rate} with train.batch_size = {batch}"),
+            format!(
+                "a rate that keeps at least one example per unit of each mini-batch: sparsity x batch_size = {kept:.3} < 1; raise one of them"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How many examples each unit keeps in a mini-batch of `batch`: `k = ceil(rate * batch)`, clamped
 /// to `[1, batch]` (0 only for an empty batch). Paper B, section 2 ("the k percent largest").
 ///

@@ -58,7 +58,6 @@ use crate::layers::dropout::{Dropout, apply_keep_mask, draw_keep_mask};
 use crate::layers::pool::MaxPool2d;
 use crate::models::Model;
 use crate::models::encoder::{Atoms, Encoder, LayerInfo, LayerOutput};
-use crate::models::fc_wta::check_winners;
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update, eval_batches};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::tensor::Matrix;
@@ -833,7 +832,7 @@ impl ConvWtaLearner {
     pub fn new(model: ConvWta, batch_size: usize, dropout: Dropout) -> Result<Self> {
         dropout.validate()?;
         if model.config.wta {
-            check_winners(model.config.sparsity, batch_size)?;
+            crate::competition::lifetime::check_batch(model.config.sparsity, batch_size)?;
             if dropout.input > 0.0 || dropout.hidden > 0.0 {
                 return Err(Error::param(
                     "train.dropout_input / dropout_hidden",

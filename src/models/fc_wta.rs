@@ -618,7 +618,7 @@ impl FcWtaLearner {
     /// A learner for `model` trained in mini-batches of `batch_size`. A rate that leaves no winner
     /// at that batch size (`sparsity x batch_size < 1`) is refused.
     pub fn new(model: FcWta, batch_size: usize) -> Result<Self> {
-        check_winners(model.config.sparsity, batch_size)?;
+        lifetime::check_batch(model.config.sparsity, batch_size)?;
         let grads = FcWta::zeros_of(&model.config)?;
         Ok(FcWtaLearner { model, batch_size, ws: FcWtaWorkspace::default(), grads })
     }
@@ -627,23 +627,6 @@ impl FcWtaLearner {
     pub fn grads(&self) -> &FcWta {
         &self.grads
     }
-}
-
-/// Refuses a lifetime rate that keeps less than one example per unit in a batch of `batch` (paper
-/// B's `k%` of the mini-batch must be at least one example).
-pub fn check_winners(rate: f32, batch: usize) -> Result<()> {
-    lifetime::check_rate(rate).map_err(|_| Error::param("model.sparsity", rate, "a lifetime sparsity rate in (0, 1]"))?;
-    if f64::from(rate) * (batch as f64) < 1.0 - 1e-6 {
-        return Err(Error::param(
-            "model.sparsity",
-            rate,
-            format!(
-                "a rate that keeps at least one example per unit in a mini-batch of train.batch_size = {batch} (sparsity x batch_size = {:.3} < 1): raise one of them",
-                f64::from(rate) * batch as f64
-            ),
-        ));
-    }
-    Ok(())
 }
 
 impl Learner for FcWtaLearner {

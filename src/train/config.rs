@@ -507,13 +507,14 @@ pub struct WtaRbmSection {
     pub sparsity: f32,
     /// Gibbs steps of contrastive divergence (1: CD-1, as in paper B and Hinton's guide).
     pub cd_steps: usize,
-    /// Drop the losers from the negative statistics too ([`crate::models::wta_rbm::WtaRbmConfig::mask_negative`]).
+    /// Drop the losers from the negative statistics too (off; see
+    /// [`crate::models::wta_rbm::WtaRbmConfig::mask_negative`]).
     pub mask_negative: bool,
 }
 
 impl Default for WtaRbmSection {
     fn default() -> Self {
-        WtaRbmSection { hidden: 256, sparsity: 0.3, cd_steps: 1, mask_negative: true }
+        WtaRbmSection { hidden: 256, sparsity: 0.3, cd_steps: 1, mask_negative: false }
     }
 }
 
