@@ -215,6 +215,8 @@ pub struct ConvWtaWorkspace {
     act: Vec<Vec<f32>>,
     /// The winner's position in each map `(b, c)` (or [`NONE`]).
     win: Vec<usize>,
+    /// The competition's winner flags (reused across steps).
+    winners: Vec<bool>,
     /// Keep-masks of the dropout (plain autoencoder).
     keep_in: Vec<bool>,
     keep_h: Vec<bool>,
@@ -386,10 +388,12 @@ impl ConvWta {
             if i + 1 < layers || !self.config.wta {
                 act.iter_mut().zip(&pre).for_each(|(a, &z)| *a = z.max(0.0));
             } else {
-                let mut winners = vec![false; pre.len()];
+                let winners = &mut ws.winners;
+                winners.clear();
+                winners.resize(pre.len(), false);
                 // Sections 3.1 and 3.2: the largest value of each map, then the k% largest winners
                 // of each map across the mini-batch.
-                spatial::forward_lifetime(&pre, [n, shape.channels, shape.height, shape.width], self.config.sparsity, act, &mut winners)?;
+                spatial::forward_lifetime(&pre, [n, shape.channels, shape.height, shape.width], self.config.sparsity, act, winners)?;
                 let hw = shape.plane();
                 ws.win.clear();
                 ws.win.extend(winners.chunks(hw.max(1)).map(|m| m.iter().position(|&w| w).unwrap_or(NONE)));
