@@ -39,6 +39,9 @@ fn every_experiment_file_is_valid() {
                     compete::models::wta_rbm::WtaRbmLearner::new(rbm, exp.train.batch_size)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
+                ModelSection::Activation(a) => {
+                    a.activation_config(784, 10).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
             }
             seen += 1;
         }

@@ -122,7 +122,7 @@ fn learner_step<L: crate::models::Learner + 'static>(
     let x = crate::tensor::Matrix::from_vec(n, input.size(), (0..n * input.size()).map(|_| rng.random::<f32>()).collect())?;
     let mut step_rng = ChaCha8Rng::seed_from_u64(1);
     let step = Box::new(move || {
-        let batch = crate::models::Batch { x: &x, labels: &[], epoch: 1, step: 0 };
+        let batch = crate::models::Batch { x: &x, labels: &[], epoch: 1, step: 0, lr: 0.1 };
         let out = learner.step(&batch, &mut step_rng)?;
         let (model, grads) = learner.model_and_grads();
         opt.step(model, grads, params, out.update)

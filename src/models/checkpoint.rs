@@ -26,6 +26,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::{Named, load_tensors, save_tensors};
+use crate::models::activation::ActivationNet;
 use crate::models::conv::ConvNet;
 use crate::models::conv_wta::ConvWta;
 use crate::models::fc_wta::FcWta;
@@ -144,6 +145,9 @@ pub enum AnyModel {
     ConvWta(ConvWta),
     /// A winner-take-all RBM ([`WtaRbm`], paper B section 2): not a classifier.
     WtaRbm(WtaRbm),
+    /// An activation-learning network ([`ActivationNet`], paper C): a classifier when it takes the
+    /// label as input.
+    Activation(ActivationNet),
 }
 
 impl AnyModel {
@@ -155,6 +159,7 @@ impl AnyModel {
             AnyModel::FcWta(_) => FcWta::KIND,
             AnyModel::ConvWta(_) => ConvWta::KIND,
             AnyModel::WtaRbm(_) => WtaRbm::KIND,
+            AnyModel::Activation(_) => ActivationNet::KIND,
         }
     }
 
@@ -168,6 +173,7 @@ impl AnyModel {
             AnyModel::FcWta(m) => AnyModel::FcWta(FcWta::init(&m.config, seed)?),
             AnyModel::ConvWta(m) => AnyModel::ConvWta(ConvWta::init(&m.config, seed)?),
             AnyModel::WtaRbm(m) => AnyModel::WtaRbm(WtaRbm::init(&m.config, seed)?),
+            AnyModel::Activation(m) => AnyModel::Activation(ActivationNet::init(&m.config, seed)?),
         })
     }
 
@@ -176,7 +182,8 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.errors(data)),
             AnyModel::Conv(m) => Some(m.errors(data)),
-            AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
+            AnyModel::Activation(m) if m.config.classes > 0 => Some(m.errors(data)),
+            AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -186,7 +193,8 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
             AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
-            AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
+            AnyModel::Activation(m) if m.config.classes > 0 => Some(m.predict(x).map(|p| (p, m.config.classes))),
+            AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -211,6 +219,7 @@ impl AnyModel {
             AnyModel::FcWta(m) => m,
             AnyModel::ConvWta(m) => m,
             AnyModel::WtaRbm(m) => m,
+            AnyModel::Activation(m) => m,
         }
     }
 
@@ -233,13 +242,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
         k if k == FcWta::KIND => AnyModel::FcWta(from_tensors::<FcWta>(path, &config, &mut tensors, "")?),
         k if k == ConvWta::KIND => AnyModel::ConvWta(from_tensors::<ConvWta>(path, &config, &mut tensors, "")?),
         k if k == WtaRbm::KIND => AnyModel::WtaRbm(from_tensors::<WtaRbm>(path, &config, &mut tensors, "")?),
+        k if k == ActivationNet::KIND => AnyModel::Activation(from_tensors::<ActivationNet>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm"];
+pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

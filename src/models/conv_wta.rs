@@ -1060,7 +1060,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for step in 0..60 {
             let part = Matrix { rows: 10, cols: 64, data: x.data[(step % 2) * 640..(step % 2 + 1) * 640].to_vec() };
-            let out = learner.step(&Batch { x: &part, labels: &[], epoch: 1, step }, &mut rng).unwrap();
+            let out = learner.step(&Batch { x: &part, labels: &[], epoch: 1, step, lr: 0.1 }, &mut rng).unwrap();
             let (model, grads) = learner.model_and_grads();
             opt.step(model, grads, p, out.update).unwrap();
         }

@@ -812,7 +812,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut losses = Vec::new();
         for step in 0..20 {
-            let out = learner.step(&Batch { x: &x, labels: &[], epoch: 1, step }, &mut rng).unwrap();
+            let out = learner.step(&Batch { x: &x, labels: &[], epoch: 1, step, lr: 0.1 }, &mut rng).unwrap();
             losses.push(out.loss);
             let (model, grads) = learner.model_and_grads();
             opt.step(model, grads, p, out.update).unwrap();
@@ -840,7 +840,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for step in 0..200 {
             let half = Matrix { rows: 25, cols: 12, data: x.data[(step % 2) * 300..(step % 2 + 1) * 300].to_vec() };
-            let out = learner.step(&Batch { x: &half, labels: &[], epoch: 1, step }, &mut rng).unwrap();
+            let out = learner.step(&Batch { x: &half, labels: &[], epoch: 1, step, lr: 0.1 }, &mut rng).unwrap();
             let (model, grads) = learner.model_and_grads();
             opt.step(model, grads, p, out.update).unwrap();
         }

@@ -35,6 +35,9 @@ pub struct Batch<'a> {
     pub epoch: usize,
     /// Step within the epoch, from 0.
     pub step: usize,
+    /// The epoch's learning rate, after the schedule: what a learner that applies its own rule
+    /// ([`Update::Applied`]) scales its change by.
+    pub lr: f32,
 }
 
 /// What a step did to the model.

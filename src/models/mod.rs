@@ -8,6 +8,7 @@
 //! - [`Encoder`]: its hidden layers (pre-activations, activations, winners), so that every analysis
 //!   (submasks, kNN, maps, retrieval, flips, sampled regions) takes it.
 
+pub mod activation;
 pub mod checkpoint;
 pub mod conv;
 pub mod conv_spec;

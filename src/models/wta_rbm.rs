@@ -596,7 +596,7 @@ mod tests {
         let m = rbm(7, 5, 1.0, 3);
         let v = batch(6, 7, 4);
         let mut learner = WtaRbmLearner::new(m.clone(), 6).unwrap();
-        let b = Batch { x: &v, labels: &[], epoch: 1, step: 0 };
+        let b = Batch { x: &v, labels: &[], epoch: 1, step: 0, lr: 0.1 };
         let out = learner.step(&b, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
         assert_eq!(out.update, Update::Gradients);
         let (gw, gc, gb, loss) = reference_cd1(&m, &v, &mut ChaCha8Rng::seed_from_u64(9));
@@ -617,7 +617,7 @@ mod tests {
         // tie), unit 1 keeps example 0 (the largest) and 1 (the earlier of the tie with 2).
         let v = Matrix { rows: 4, cols: 1, data: vec![0.1, 0.5, 0.5, 0.9] };
         let mut learner = WtaRbmLearner::new(m, 4).unwrap();
-        learner.step(&Batch { x: &v, labels: &[], epoch: 1, step: 0 }, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        learner.step(&Batch { x: &v, labels: &[], epoch: 1, step: 0, lr: 0.1 }, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         let s = &learner.ws.sparse.data;
         let kept: Vec<bool> = s.iter().map(|&p| p > 0.0).collect();
         assert_eq!(kept, vec![false, true, true, true, false, false, true, false]);
@@ -679,7 +679,7 @@ mod tests {
         let mut learner = WtaRbmLearner::new(r, 8).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let x = Matrix { rows: 8, cols: 6, data: (0..48).map(|_| rng.random::<f32>()).collect() };
-        learner.step(&Batch { x: &x, labels: &[], epoch: 1, step: 0 }, &mut rng).unwrap();
+        learner.step(&Batch { x: &x, labels: &[], epoch: 1, step: 0, lr: 0.1 }, &mut rng).unwrap();
         let ws = &learner.ws;
         assert_eq!(ws.winners.iter().filter(|&&w| w).count(), 4 * 2, "2 of 8 examples per unit");
         for (i, (&p, &w)) in ws.neg.data.iter().zip(&ws.winners).enumerate() {

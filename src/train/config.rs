@@ -150,6 +150,9 @@ pub enum ModelSection {
     ConvWta(ConvWtaSection),
     /// `type = "wta-rbm"`: a winner-take-all RBM (paper B, section 2; [`crate::models::wta_rbm`]).
     WtaRbm(WtaRbmSection),
+    /// `type = "activation"`: activation learning by the local competitive rule (paper C;
+    /// [`crate::models::activation`]).
+    Activation(ActivationSection),
 }
 
 impl Default for ModelSection {
@@ -159,7 +162,7 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation"];
 
 impl ModelSection {
     /// The `type` of the section.
@@ -170,6 +173,7 @@ impl ModelSection {
             ModelSection::FcWta(_) => "fc-wta",
             ModelSection::ConvWta(_) => "conv-wta",
             ModelSection::WtaRbm(_) => "wta-rbm",
+            ModelSection::Activation(_) => "activation",
         }
     }
 
@@ -204,6 +208,7 @@ impl Serialize for ModelSection {
             ModelSection::FcWta(m) => ("fc-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::ConvWta(m) => ("conv-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::WtaRbm(m) => ("wta-rbm", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::Activation(m) => ("activation", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -247,6 +252,10 @@ impl<'de> Deserialize<'de> for ModelSection {
                 .try_into()
                 .map(ModelSection::WtaRbm)
                 .map_err(|e| D::Error::custom(format!("[model] of type \"wta-rbm\": {}", e.message()))),
+            "activation" => body
+                .try_into()
+                .map(ModelSection::Activation)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"activation\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -488,6 +497,77 @@ impl ConvWtaSection {
     }
 }
 
+/// The `[model]` settings of an activation-learning network (`type = "activation"`, paper C; see
+/// [`crate::models::activation`]); the data features and the classes come from the data.
+///
+/// ```toml
+/// [model]
+/// type = "activation"
+/// layers = [1064, 1064]        # paper C, Figure 6a: layers as wide as the input
+/// activation = "std-abs"       # or "abs", "layer-norm"
+/// label_input = true           # the label code is part of the input (false: anomaly detection)
+/// label_width = 28             # code values per class (MNIST: a 10 x 28 code)
+/// # feedback = { unlearn = 0.9, slope = 5.0 }    # learning with feedback (section IV.B)
+/// # local = { height = 28, width = 28, kernel = 9, units = 3 }   # locally connected (section V)
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivationSection {
+    /// Units of every layer.
+    pub layers: Vec<usize>,
+    /// The activation between layers.
+    pub activation: crate::models::activation::Nonlinearity,
+    /// Whether the label code is part of the input.
+    pub label_input: bool,
+    /// Code values per class.
+    pub label_width: usize,
+    /// Decay of std-abs's running statistics.
+    pub stats_decay: f32,
+    /// Deviation of the initial weights.
+    pub init_std: f32,
+    /// Learning with feedback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<crate::models::activation::Feedback>,
+    /// Locally connected layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<crate::models::activation::LocalSpec>,
+}
+
+impl Default for ActivationSection {
+    fn default() -> Self {
+        let c = crate::models::activation::ActivationConfig::mnist(2);
+        ActivationSection {
+            layers: c.layers,
+            activation: c.activation,
+            label_input: true,
+            label_width: c.label_width,
+            stats_decay: c.stats_decay,
+            init_std: c.init_std,
+            feedback: None,
+            local: None,
+        }
+    }
+}
+
+impl ActivationSection {
+    /// The architecture for `data` features and `classes` classes (checked).
+    pub fn activation_config(&self, data: usize, classes: usize) -> Result<crate::models::activation::ActivationConfig> {
+        let config = crate::models::activation::ActivationConfig {
+            data,
+            classes: if self.label_input { classes } else { 0 },
+            label_width: if self.label_input { self.label_width } else { 0 },
+            layers: self.layers.clone(),
+            activation: self.activation,
+            local: self.local,
+            stats_decay: self.stats_decay,
+            init_std: self.init_std,
+            feedback: self.feedback,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// The `[model]` settings of a winner-take-all RBM (`type = "wta-rbm"`, paper B section 2; see
 /// [`crate::models::wta_rbm`]); the visible units come from the data.
 ///
@@ -600,6 +680,13 @@ pub struct TrainConfig {
     pub lr_decay: f32,
     /// The learning rate never falls below this.
     pub min_lr: f32,
+    /// A step drop of the learning rate: from the epoch after this fraction of `epochs`, the rate
+    /// is multiplied by `lr_drop_factor` (paper C's code: divided by 10 at 90% of the epochs).
+    /// Unset: no drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_drop_at: Option<f32>,
+    /// The factor of `lr_drop_at`.
+    pub lr_drop_factor: f32,
     /// Final momentum (SGD) or beta1 (Adam).
     pub momentum: f32,
     /// Momentum of the first epoch; it rises linearly to `momentum` over `momentum_ramp_epochs`
@@ -660,6 +747,8 @@ impl Default for TrainConfig {
             lr: 0.05,
             lr_decay: 0.98,
             min_lr: 0.001,
+            lr_drop_at: None,
+            lr_drop_factor: 0.1,
             momentum: 0.9,
             momentum_start: 0.5,
             momentum_ramp_epochs: 10,
@@ -702,6 +791,14 @@ impl TrainConfig {
         if !(self.min_lr >= 0.0 && self.min_lr.is_finite()) {
             return Err(Error::param("train.min_lr", self.min_lr, "a number >= 0"));
         }
+        if let Some(f) = self.lr_drop_at
+            && !(0.0..1.0).contains(&f)
+        {
+            return Err(Error::param("train.lr_drop_at", f, "a fraction of the epochs in [0, 1)"));
+        }
+        if !(self.lr_drop_factor > 0.0 && self.lr_drop_factor <= 1.0) {
+            return Err(Error::param("train.lr_drop_factor", self.lr_drop_factor, "a factor in (0, 1]"));
+        }
         unit("train.momentum", self.momentum)?;
         unit("train.momentum_start", self.momentum_start)?;
         unit("train.beta2", self.beta2)?;
@@ -738,9 +835,15 @@ impl TrainConfig {
         Dropout { input: self.dropout_input, hidden: self.dropout_hidden }
     }
 
-    /// Learning rate of epoch `e` (1-based): `max(min_lr, lr * lr_decay^(e-1))`.
+    /// Learning rate of epoch `e` (1-based): `max(min_lr, lr * lr_decay^(e-1))`, times
+    /// `lr_drop_factor` from epoch `floor(lr_drop_at * epochs) + 1` on when a drop is set (the
+    /// authors' code of paper C: epoch index `int(0.9 * epochs)`, counted from 0).
     pub fn lr_at(&self, epoch: usize) -> f32 {
-        (self.lr * self.lr_decay.powi(epoch as i32 - 1)).max(self.min_lr)
+        let lr = (self.lr * self.lr_decay.powi(epoch as i32 - 1)).max(self.min_lr);
+        match self.lr_drop_at {
+            Some(f) if epoch > (f64::from(f) * self.epochs as f64).floor() as usize => lr * self.lr_drop_factor,
+            _ => lr,
+        }
     }
 
     /// Momentum of epoch `e` (1-based): rising linearly from `momentum_start` to `momentum` over
@@ -854,5 +957,10 @@ mod tests {
         assert_eq!(exp.train.momentum_schedule, MomentumSchedule::Step);
         let err = Experiment::from_toml("[train]\nmomentum_schedule = \"jump\"\n", Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.contains("jump") && err.contains("step"), "{err}");
+        // Paper C's drop: 10 epochs, divided by 10 from the 10th (index 9 of 0..10).
+        let drop = TrainConfig { lr: 0.1, lr_decay: 1.0, min_lr: 0.0, epochs: 10, lr_drop_at: Some(0.9), ..Default::default() };
+        assert_eq!([1, 9, 10].map(|e| drop.lr_at(e)), [0.1, 0.1, 0.1 * 0.1]);
+        let bad = TrainConfig { lr_drop_at: Some(1.5), ..Default::default() }.validate().unwrap_err().to_string();
+        assert!(bad.contains("train.lr_drop_at") && bad.contains("1.5"), "{bad}");
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::Model;
+use crate::models::activation::{ActivationLearner, ActivationNet};
 use crate::models::conv::{ConvLearner, ConvNet};
 use crate::models::conv_wta::ConvWtaLearner;
 use crate::models::fc_wta::FcWtaLearner;
@@ -72,6 +73,18 @@ pub fn train_experiment(
             let mut rbm = WtaRbm::init(&m.rbm_config(train_set.dim)?, exp.train.seed)?;
             rbm.init_visible_bias(&train_set.x)?;
             let mut learner = WtaRbmLearner::new(rbm, exp.train.batch_size.min(train_set.len()))?;
+            train(&mut learner, spec, train_set, val, test, dir, opts)
+        }
+        ModelSection::Activation(m) => {
+            if m.label_input && train_set.labels.len() != train_set.len() {
+                return Err(Error::Data(format!(
+                    "activation learning with the label as input needs labelled data: {} labels for {} training examples",
+                    train_set.labels.len(),
+                    train_set.len()
+                )));
+            }
+            let net = ActivationNet::init(&m.activation_config(train_set.dim, classes)?, exp.train.seed)?;
+            let mut learner = ActivationLearner::new(net)?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
     }?;

@@ -310,7 +310,7 @@ pub fn train<L: Learner>(
             y.resize(idx.len(), 0);
             train.gather_batch(idx, &mut x.data, &mut y);
             let mut rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, epoch as u64, step as u64));
-            let out = learner.step(&Batch { x: &x, labels: &y, epoch, step }, &mut rng)?;
+            let out = learner.step(&Batch { x: &x, labels: &y, epoch, step, lr }, &mut rng)?;
             let loss = out.loss;
             if !loss.is_finite() || loss > cfg.max_loss {
                 let kept = paths.last().exists().then(|| paths.last());
