@@ -241,6 +241,7 @@ fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOp
 /// Loads the experiment's data and trains its model (whatever its `[model] type`) into `out`.
 pub fn train_experiment(exp: &Experiment, out: &std::path::Path, opts: &RunOptions) -> Result<TrainOutcome> {
     let (train, val, test) = crate::data::load_split(&exp.data.source, exp.data.validation, exp.data.l2_normalize)?;
+    let (train, val) = exp.data.select(train, val)?;
     crate::train::train_experiment(exp, &train, &val, Some(&test), out, opts)
 }
 

@@ -253,6 +253,7 @@ impl SinusoidExperiment {
                 source: format!("synthetic:sinusoid,n={},amplitude={},periods={},seed={}", d.n, d.amplitude, d.periods, d.seed),
                 validation: None,
                 l2_normalize: false,
+                ..DataConfig::default()
             },
             model: ModelSection::Mlp(ModelConfig {
                 hidden: hidden.to_vec(),

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::mlp::{Dropout, MlpConfig};
 use crate::params::ParamRule;
@@ -83,11 +84,81 @@ pub struct DataConfig {
     pub validation: Option<usize>,
     /// Scale every example to unit l2 norm (after scaling pixels to [0, 1]).
     pub l2_normalize: bool,
+    /// Train on the first `n` examples of the training part only (paper C, Figure 8: 600 to 10000
+    /// labelled images; the authors' code takes the first ones). Unset: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_examples: Option<usize>,
+    /// Train on `n` examples of each class only, the first `n` of each class in an order drawn
+    /// with `select_seed` (paper C, Figure 9: n-shot learning from a fixed 10 x 10 selection, the
+    /// n-shot set the first n columns). Unset: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<usize>,
+    /// The seed of the `per_class` selection.
+    pub select_seed: u64,
+    /// Train and validate on these classes only; the test set stays whole (one-class anomaly
+    /// detection, paper C section VI.A). Unset: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_classes: Option<Vec<u8>>,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { source: "sample".into(), validation: None, l2_normalize: false }
+        DataConfig {
+            source: "sample".into(),
+            validation: None,
+            l2_normalize: false,
+            train_examples: None,
+            per_class: None,
+            select_seed: 1,
+            train_classes: None,
+        }
+    }
+}
+
+impl DataConfig {
+    /// The training and validation sets after `train_classes`, `train_examples` and `per_class`
+    /// (in that order); an error names the setting when nothing would be left.
+    pub fn select(&self, train: Dataset, val: Dataset) -> Result<(Dataset, Dataset)> {
+        let (mut train, mut val) = (train, val);
+        if let Some(classes) = &self.train_classes {
+            let keep = |d: &Dataset, what: &str| -> Result<Dataset> {
+                let idx: Vec<usize> = (0..d.len()).filter(|&i| classes.contains(&d.labels[i])).collect();
+                if idx.is_empty() {
+                    return Err(Error::param("data.train_classes", format!("{classes:?}"), format!("classes present in the {what} set")));
+                }
+                d.subset(&idx)
+            };
+            train = keep(&train, "training")?;
+            val = keep(&val, "validation")?;
+        }
+        if let Some(n) = self.train_examples {
+            if n == 0 || n > train.len() {
+                return Err(Error::param("data.train_examples", n, format!("between 1 and the {} training examples", train.len())));
+            }
+            train = train.subset(&(0..n).collect::<Vec<_>>())?;
+        }
+        if let Some(n) = self.per_class {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            let mut order: Vec<usize> = (0..train.len()).collect();
+            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(self.select_seed));
+            let mut taken = vec![0usize; 256];
+            let mut idx = Vec::new();
+            for i in order {
+                let c = usize::from(train.labels[i]);
+                if taken[c] < n {
+                    taken[c] += 1;
+                    idx.push(i);
+                }
+            }
+            if n == 0 || idx.is_empty() {
+                return Err(Error::param("data.per_class", n, "at least 1 example per class"));
+            }
+            // Column-major as the paper's 10 x n grid: the 1st of every class, then the 2nd, ...
+            idx.sort_by_key(|&i| usize::from(train.labels[i]));
+            train = train.subset(&idx)?;
+        }
+        Ok((train, val))
     }
 }
 
@@ -650,6 +721,17 @@ impl ModelConfig {
     }
 }
 
+/// Which epoch's model a run keeps as its result (`train.keep`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The epoch of the best validation score.
+    #[default]
+    Best,
+    /// The last epoch (paper C's code reports the final epoch, no early stopping).
+    Last,
+}
+
 /// How momentum changes over the first epochs (see [`TrainConfig::momentum_at`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -725,6 +807,9 @@ pub struct TrainConfig {
     pub dropout_hidden: f32,
     /// Stop when the validation error has not improved for this many epochs (unset: never).
     pub patience: Option<usize>,
+    /// Which epoch's model is the run's result (`best.safetensors`): `"best"` (validation) or
+    /// `"last"`.
+    pub keep: Keep,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
     /// Also measure the test error after every epoch (reported, never used for any choice).
@@ -764,6 +849,7 @@ impl Default for TrainConfig {
             dropout_input: 0.0,
             dropout_hidden: 0.0,
             patience: None,
+            keep: Keep::Best,
             seed: 1,
             eval_test: true,
             track_flips: false,

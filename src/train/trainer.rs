@@ -367,7 +367,7 @@ pub fn train<L: Learner>(
 
         // The epoch's commit (see the module docs): next files, progress, renames.
         let tag = [("epoch", epoch.to_string())];
-        let improved = progress.best_epoch == 0 || v.score < progress.best();
+        let improved = progress.best_epoch == 0 || v.score < progress.best() || cfg.keep == crate::train::config::Keep::Last;
         if improved {
             progress.best_epoch = epoch;
             progress.best_val_errors = v.errors;
