@@ -13,6 +13,14 @@ weights, the biases and the input (the input has ``requires_grad``). Ops (same n
 * ``local9x9_1to16`` / ``local9x9_16to16``: a locally connected 9x9 layer, C->16 units per location,
   padding 4 (28x28 locations): ``F.unfold`` + ``torch.einsum("nkl,lok->nol")`` with a per-location
   weight ``[784, 16, C*81]`` and a bias ``[16, 28, 28]``.
+* ``activation_1064x2`` (paper C): one step of the local competitive rule (eq. 19) on a
+  1064-1064(std-abs)-1064 network (784 pixels + a 10 x 28 label code in, two layers of 1064, batch
+  100), no autograd: per layer ``y = x @ w.T``, ``r = x - y @ w``, ``w += lr/B y.T @ r``, std-abs
+  with running statistics between the layers (the authors' code).
+* ``activation_classify_1064x2``: the classification of 100 images by 10 label passes (eq. 10): the
+  network's output activation for each label, argmax.
+* ``activation_generate_1064x2``: 100 Adam steps of generation (eq. 11, 15, 16) for 100 images:
+  autograd of the objective (output activation with multiplicative noise, the norm penalty, L1).
 * ``conv_maxout_mnist``: one SGD step (momentum 0.9, lr 0.01, ``zero_grad`` + forward + softmax
   cross-entropy + backward + ``step``) of Goodfellow et al. (2013)'s MNIST maxout conv net, no
   dropout: conv 8x8 pad 0, 48 units x 2 pieces -> maxout over 2 consecutive channels -> max-pool 4
@@ -54,6 +62,9 @@ OPS = (
     "convwta_64",
     "convwta_128",
     "wtarbm_784x256",
+    "activation_1064x2",
+    "activation_classify_1064x2",
+    "activation_generate_1064x2",
 )
 
 
@@ -279,6 +290,101 @@ class Ops:
 
         return (n, 1, 28, 28), (n, hidden), step
 
+    def activation_net(self):
+        torch = self.torch
+        torch.manual_seed(0)
+        ws = [torch.randn(1064, 1064, generator=self.gen) * 0.01 for _ in range(2)]
+        stats = [torch.zeros(1064), torch.ones(1064) * 0.1]
+        return ws, stats
+
+    def std_abs(self, y, stats, train):
+        """std-abs with running statistics (paper C eq. 7, the authors' code)."""
+        torch = self.torch
+        mag = y.norm(dim=1, keepdim=True)
+        a = y.abs()
+        if train:
+            stats[0].mul_(0.995).add_(a.mean(0), alpha=0.005)
+            stats[1].mul_(0.995).add_(((a - stats[0]) ** 2).mean(0), alpha=0.005)
+        a = (a - stats[0]) / stats[1].clamp_min(1e-5).sqrt()
+        return a / a.norm(dim=1, keepdim=True).clamp_min(1e-5) * mag
+
+    def activation_inputs(self, labels):
+        torch, n = self.torch, self.n
+        img = torch_rand(torch, (n, 784), self.gen)
+        img = img / img.norm(dim=1, keepdim=True)
+        code = torch.zeros(n, 280)
+        for b in range(n):
+            code[b, int(labels[b]) * 28:(int(labels[b]) + 1) * 28] = 28 ** -0.5
+        return img, code
+
+    def activation_step(self):
+        torch, n = self.torch, self.n
+        ws, stats = self.activation_net()
+        labels = torch.randint(0, 10, (n,), generator=self.gen)
+        img, code = self.activation_inputs(labels)
+        x0 = torch.cat([img, code], 1)
+        lr = 0.1
+
+        def step():
+            with torch.no_grad():
+                x = x0
+                for l, w in enumerate(ws):
+                    y = x @ w.T
+                    r = x - y @ w
+                    nxt = self.std_abs(y, stats, True) if l + 1 < len(ws) else None
+                    w.add_(y.T @ r, alpha=lr / n)
+                    x = nxt
+
+        return (n, 1064), (n, 1064), step
+
+    def activation_classify(self):
+        torch, n = self.torch, self.n
+        ws, stats = self.activation_net()
+        img, _ = self.activation_inputs(torch.zeros(n))
+
+        def step():
+            with torch.no_grad():
+                scores = []
+                for c in range(10):
+                    code = torch.zeros(n, 280)
+                    code[:, c * 28:(c + 1) * 28] = 28 ** -0.5
+                    x = torch.cat([img, code], 1)
+                    for l, w in enumerate(ws):
+                        x = x @ w.T
+                        if l + 1 < len(ws):
+                            x = self.std_abs(x, stats, False)
+                    scores.append((x * x).sum(1))
+                return torch.stack(scores, 1).argmax(1)
+
+        return (n, 784), (n,), step
+
+    def activation_generate(self):
+        torch, n = self.torch, self.n
+        ws, stats = self.activation_net()
+        labels = torch.arange(n) % 10
+        _, code = self.activation_inputs(labels)
+        noise = 1.0 + 0.03 * torch.randn(n, 1064, generator=self.gen)
+        z = torch_rand(torch, (n, 784), self.gen).requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=0.05)
+
+        def step():
+            for _ in range(100):
+                opt.zero_grad()
+                norm = z.norm(dim=1, keepdim=True)
+                x = torch.cat([z / norm, code], 1)
+                for l, w in enumerate(ws):
+                    x = x @ w.T
+                    if l + 1 < len(ws):
+                        x = self.std_abs(x, stats, False)
+                act = (noise * x * x).sum(1)
+                obj = act - (norm.squeeze(1) ** 2 - 1) ** 2 - 0.003 * (z / norm).abs().sum(1)
+                (-obj.sum()).backward()
+                opt.step()
+                with torch.no_grad():
+                    z.clamp_(min=0)
+
+        return (n, 784), (n, 784), step
+
     def build(self, name):
         table = {
             "conv5x5_1to128": lambda: self.conv(1, 128, 5),
@@ -294,6 +400,9 @@ class Ops:
             "convwta_64": lambda: self.conv_wta(64),
             "convwta_128": lambda: self.conv_wta(128),
             "wtarbm_784x256": self.wta_rbm,
+            "activation_1064x2": self.activation_step,
+            "activation_classify_1064x2": self.activation_classify,
+            "activation_generate_1064x2": self.activation_generate,
         }
         return table[name]()
 

@@ -20,9 +20,10 @@ use crate::layers::conv::{Conv2d, Conv2dConfig, Padding};
 use crate::layers::conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 use crate::layers::local::{Local, LocalConfig};
 use crate::layers::pool::MaxPool2d;
+use crate::tensor::Matrix;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 13] = [
+pub const OPS: [(&str, &str); 15] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -36,6 +37,8 @@ pub const OPS: [(&str, &str); 13] = [
     ("convwta_64", "one SGD step of a 64conv5-64conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
     ("convwta_128", "one SGD step of a 128conv5-128conv5-deconv11 CONV-WTA, spatial + 5% lifetime sparsity"),
     ("wtarbm_784x256", "one CD-1 step (SGD with momentum) of a 784-256 WTA-RBM at 30% sparsity (paper B)"),
+    ("activation_1064x2", "one step of the local competitive rule on a 1064-1064(std-abs)-1064 network (paper C)"),
+    ("activation_classify_1064x2", "classification of the batch by 10 label passes, 1064-1064(std-abs)-1064 (paper C)"),
 ];
 
 /// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
@@ -219,6 +222,32 @@ fn local(n: usize, c: usize, o: usize, k: usize, rng: &mut ChaCha8Rng) -> Result
     Ok(Prepared { input, output, step })
 }
 
+/// The paper C MNIST network of two layers, freshly initialised, and a batch of images and labels.
+fn activation_setup(n: usize, rng: &mut ChaCha8Rng) -> Result<(crate::models::activation::ActivationNet, Matrix, Vec<u8>)> {
+    use crate::models::Model;
+    use crate::models::activation::{ActivationConfig, ActivationNet};
+    let net = ActivationNet::init(&ActivationConfig::mnist(2), 1)?;
+    let x = Matrix::from_vec(n, 784, (0..n * 784).map(|_| rng.random::<f32>()).collect())?;
+    let y: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
+    Ok((net, x, y))
+}
+
+fn activation_step(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::models::Learner;
+    let (net, x, y) = activation_setup(n, rng)?;
+    let mut learner = crate::models::activation::ActivationLearner::new(net)?;
+    let mut step_rng = ChaCha8Rng::seed_from_u64(1);
+    let step =
+        Box::new(move || learner.step(&crate::models::Batch { x: &x, labels: &y, epoch: 1, step: 0, lr: 0.1 }, &mut step_rng).map(|_| ()));
+    Ok(Prepared { input: shape(1064, 1, 1), output: shape(1064, 1, 1), step })
+}
+
+fn activation_classify(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    let (net, x, _) = activation_setup(n, rng)?;
+    let step = Box::new(move || net.predict(&x.data).map(|_| ()));
+    Ok(Prepared { input: shape(784, 1, 1), output: shape(1, 1, 1), step })
+}
+
 fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     match name {
         "conv5x5_1to128" => conv(n, 1, 128, 5, rng),
@@ -234,6 +263,8 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "convwta_64" => conv_wta_step(n, 64, rng),
         "convwta_128" => conv_wta_step(n, 128, rng),
         "wtarbm_784x256" => wta_rbm_step(n, rng),
+        "activation_1064x2" => activation_step(n, rng),
+        "activation_classify_1064x2" => activation_classify(n, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }

@@ -51,7 +51,8 @@
 //!
 //! # Locally connected layers (section V)
 //!
-//! With `local` set, every layer is locally connected: unit `u` of location `(i, j)` of a
+//! With `local` set, every layer but the last is locally connected, and the last one is fully
+//! connected (the paper's Figure 12c): unit `u` of location `(i, j)` of a
 //! `h x w` map with `units` channels reads the `kernel x kernel` window around `(i, j)` of every
 //! channel of the layer below ("same" zero padding); the first layer also reads the whole label
 //! code. As the paper says, "training a locally connected layer is identical to training a fully
@@ -234,7 +235,14 @@ impl ActivationConfig {
                 ));
             }
             let want = l.height * l.width * l.units;
-            if let Some(i) = self.layers.iter().position(|&u| u != want) {
+            if self.layers.len() < 2 {
+                return Err(Error::param(
+                    "model.layers",
+                    format!("{:?}", self.layers),
+                    "at least two layers with `local` (locally connected hidden layers, a fully connected last one)",
+                ));
+            }
+            if let Some(i) = self.layers[..self.layers.len() - 1].iter().position(|&u| u != want) {
                 return Err(Error::param(
                     format!("model.layers[{i}]"),
                     self.layers[i],
@@ -345,10 +353,16 @@ fn local_mask(spec: &LocalSpec, in_units: usize, extra: usize) -> Vec<bool> {
 
 impl ActivationNet {
     fn build_masks(config: &ActivationConfig) -> Vec<Option<Vec<bool>>> {
+        let depth = config.layers.len();
         match &config.local {
-            None => vec![None; config.layers.len()],
-            Some(spec) => (0..config.layers.len())
-                .map(|l| Some(if l == 0 { local_mask(spec, 1, config.code_width()) } else { local_mask(spec, spec.units, 0) }))
+            None => vec![None; depth],
+            // Every layer but the last (fully connected, Figure 12c) is locally connected.
+            Some(spec) => (0..depth)
+                .map(|l| match l {
+                    l if l + 1 == depth => None,
+                    0 => Some(local_mask(spec, 1, config.code_width())),
+                    _ => Some(local_mask(spec, spec.units, 0)),
+                })
                 .collect(),
         }
     }
@@ -1254,6 +1268,8 @@ mod tests {
         let mut c = net.config.clone();
         c.local = Some(LocalSpec { height: 2, width: 3, kernel: 4, units: 1 });
         assert!(c.validate().unwrap_err().to_string().contains("model.local.kernel"));
+        c.local = Some(LocalSpec { height: 2, width: 3, kernel: 3, units: 1 });
+        assert!(c.validate().unwrap_err().to_string().contains("at least two layers"));
     }
 
     #[test]
@@ -1262,7 +1278,7 @@ mod tests {
             data: 16,
             classes: 2,
             label_width: 2,
-            layers: vec![32, 32],
+            layers: vec![32, 32, 5],
             activation: Nonlinearity::StdAbs,
             local: Some(LocalSpec { height: 4, width: 4, kernel: 3, units: 2 }),
             stats_decay: 0.9,
@@ -1289,5 +1305,7 @@ mod tests {
         let r = w1.row(16 + 15);
         let nz: Vec<usize> = (0..32).filter(|&i| r[i] != 0.0).collect();
         assert_eq!(nz, vec![10, 11, 14, 15, 26, 27, 30, 31]);
+        // The last layer is fully connected.
+        assert!(learner.net.weights[2].data.iter().all(|v| *v != 0.0));
     }
 }

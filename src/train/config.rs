@@ -810,6 +810,9 @@ pub struct TrainConfig {
     /// Which epoch's model is the run's result (`best.safetensors`): `"best"` (validation) or
     /// `"last"`.
     pub keep: Keep,
+    /// Evaluate on the validation (and test) set every this many epochs, and after the last one
+    /// (1: every epoch). Epochs in between are not candidates for `keep = "best"`.
+    pub eval_every: usize,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
     /// Also measure the test error after every epoch (reported, never used for any choice).
@@ -850,6 +853,7 @@ impl Default for TrainConfig {
             dropout_hidden: 0.0,
             patience: None,
             keep: Keep::Best,
+            eval_every: 1,
             seed: 1,
             eval_test: true,
             track_flips: false,
@@ -868,6 +872,9 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::param("train.batch_size", 0, "at least 1"));
+        }
+        if self.eval_every == 0 {
+            return Err(Error::param("train.eval_every", 0, "at least 1 epoch"));
         }
         positive("train.lr", self.lr)?;
         positive("train.eps", self.eps)?;
@@ -927,7 +934,7 @@ impl TrainConfig {
     pub fn lr_at(&self, epoch: usize) -> f32 {
         let lr = (self.lr * self.lr_decay.powi(epoch as i32 - 1)).max(self.min_lr);
         match self.lr_drop_at {
-            Some(f) if epoch > (f64::from(f) * self.epochs as f64).floor() as usize => lr * self.lr_drop_factor,
+            Some(f) if epoch > (f64::from(f) * self.epochs as f64 + 1e-4).floor() as usize => lr * self.lr_drop_factor,
             _ => lr,
         }
     }
@@ -1046,6 +1053,8 @@ mod tests {
         // Paper C's drop: 10 epochs, divided by 10 from the 10th (index 9 of 0..10).
         let drop = TrainConfig { lr: 0.1, lr_decay: 1.0, min_lr: 0.0, epochs: 10, lr_drop_at: Some(0.9), ..Default::default() };
         assert_eq!([1, 9, 10].map(|e| drop.lr_at(e)), [0.1, 0.1, 0.1 * 0.1]);
+        let hundred = TrainConfig { epochs: 100, ..drop.clone() };
+        assert_eq!([90, 91].map(|e| hundred.lr_at(e)), [0.1, 0.1 * 0.1]);
         let bad = TrainConfig { lr_drop_at: Some(1.5), ..Default::default() }.validate().unwrap_err().to_string();
         assert!(bad.contains("train.lr_drop_at") && bad.contains("1.5"), "{bad}");
     }

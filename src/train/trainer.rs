@@ -322,9 +322,11 @@ pub fn train<L: Learner>(
             bar.inc(1);
         }
         let train_seconds = t0.elapsed().as_secs_f64();
-        let v = learner.evaluate(val)?;
+        // Every `eval_every` epochs, and always the last one.
+        let evaluate_now = epoch.is_multiple_of(cfg.eval_every.max(1)) || epoch == cfg.epochs;
+        let v = if evaluate_now { Some(learner.evaluate(val)?) } else { None };
         let t = match test {
-            Some(t) if cfg.eval_test => Some(learner.evaluate(t)?),
+            Some(t) if cfg.eval_test && evaluate_now => Some(learner.evaluate(t)?),
             _ => None,
         };
         let rates = match flip_set {
@@ -339,17 +341,20 @@ pub fn train<L: Learner>(
             lr,
             momentum,
             train_loss: (loss_sum / steps as f64) as f32,
-            score: Some(v.score),
-            val_errors: v.errors,
-            val_error: v.errors.map(|e| e as f64 / val.len() as f64),
+            score: v.as_ref().map(|v| v.score),
+            val_errors: v.as_ref().and_then(|v| v.errors),
+            val_error: v.as_ref().and_then(|v| v.errors).map(|e| e as f64 / val.len() as f64),
             test_errors,
             test_error: test_errors.zip(test).map(|(e, t)| e as f64 / t.len() as f64),
-            metrics: v.metrics.clone(),
+            metrics: v.as_ref().map(|v| v.metrics.clone()).unwrap_or_default(),
             train_seconds,
         };
-        let measured = match v.errors {
-            Some(e) => format!("validation errors {e}/{}", val.len()),
-            None => format!("{} {:.6}", learner.score_name(), v.score),
+        let measured = match &v {
+            Some(v) => match v.errors {
+                Some(e) => format!("validation errors {e}/{}", val.len()),
+                None => format!("{} {:.6}", learner.score_name(), v.score),
+            },
+            None => format!("not evaluated (every {} epochs)", cfg.eval_every),
         };
         let summary = format!(
             "epoch {epoch}: loss {:.4}, {measured}{}{}, {:.1}s",
@@ -367,11 +372,15 @@ pub fn train<L: Learner>(
 
         // The epoch's commit (see the module docs): next files, progress, renames.
         let tag = [("epoch", epoch.to_string())];
-        let improved = progress.best_epoch == 0 || v.score < progress.best() || cfg.keep == crate::train::config::Keep::Last;
+        let keep_last = cfg.keep == crate::train::config::Keep::Last;
+        let improved = match &v {
+            Some(v) => progress.best_epoch == 0 || v.score < progress.best() || keep_last,
+            None => keep_last,
+        };
         if improved {
             progress.best_epoch = epoch;
-            progress.best_val_errors = v.errors;
-            progress.best_score = Some(v.score);
+            progress.best_val_errors = v.as_ref().and_then(|v| v.errors);
+            progress.best_score = v.as_ref().map(|v| v.score);
             checkpoint::save(&next(&paths.best()), learner.model(), &tag)?;
         }
         checkpoint::save(&next(&paths.last()), learner.model(), &tag)?;
@@ -569,7 +578,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 fn write_curves(path: &Path, name: &str, score_name: &str, history: &[EpochRecord]) -> Result<()> {
     let classifier = history.iter().any(|r| r.val_error.is_some());
     if !classifier {
-        let points = history.iter().map(|r| (r.epoch as f64, r.score())).collect();
+        let points = history.iter().filter(|r| r.score.is_some() || r.val_errors.is_some()).map(|r| (r.epoch as f64, r.score())).collect();
         return line_plot(
             path,
             &format!("{name}: {score_name}"),
