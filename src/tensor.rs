@@ -80,6 +80,13 @@ pub fn threads() -> usize {
 /// `c` must already have the shape of the product; shapes are checked and a mismatch is an error,
 /// never undefined behaviour.
 pub fn matmul(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumulate: bool) -> Result<()> {
+    matmul_scaled(c, a, op_a, b, op_b, accumulate, 1.0)
+}
+
+/// `c = beta_c * c + scale * op(a) * op(b)`, `beta_c` 0 or 1 as in [`matmul`]: the scale rides in
+/// the GEMM, so that `c += s a b` (a learning rule's update, a residual `x - y w`) needs no
+/// temporary.
+pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumulate: bool, scale: f32) -> Result<()> {
     let (m, k) = match op_a {
         Op::N => (a.rows, a.cols),
         Op::T => (a.cols, a.rows),
@@ -133,7 +140,7 @@ pub fn matmul(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumu
             b_cs,
             b_rs,
             if accumulate { 1.0 } else { 0.0 },
-            1.0,
+            scale,
             false,
             false,
             false,

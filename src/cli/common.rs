@@ -12,11 +12,11 @@ pub fn model_and_data(checkpoint: &Path, data: &str, validation: Option<usize>, 
     let (model, _) = load_any(checkpoint)?;
     let (train, val, test) = crate::data::load_split(data, validation, l2)?;
     let enc = model.encoder();
-    if train.dim != enc.input_width() {
+    if train.dim != model.data_width() {
         return Err(Error::shape(
             format!("{} against data {data}", checkpoint.display()),
             format!("{} input features", train.dim),
-            format!("{} input features, as the checkpoint's model ({})", enc.input_width(), enc.describe()),
+            format!("{} input features, as the checkpoint's model ({})", model.data_width(), enc.describe()),
         ));
     }
     Ok((model, train, val, test))

@@ -76,7 +76,7 @@ use crate::io::check_alloc;
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
 use crate::models::{Atoms, Encoder, LayerInfo, LayerOutput, Model};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
-use crate::tensor::{Matrix, Op, matmul};
+use crate::tensor::{Matrix, Op, matmul, matmul_scaled};
 
 /// The magnitude-preserving activation between layers (section III.A).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +157,12 @@ pub struct ActivationConfig {
     /// Learning with feedback (needs `classes > 0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
+    /// Layer-by-layer training (section II.D): layer `l` learns in epochs `l k + 1 ..= (l + 1) k`
+    /// only, the layers below it frozen (the statistics of the activation right below it keep
+    /// learning: with the layer below frozen they converge to its explicit mean and variance).
+    /// After `depth * k` epochs nothing changes. Unset: all layers at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layerwise_epochs: Option<usize>,
 }
 
 impl ActivationConfig {
@@ -173,6 +179,7 @@ impl ActivationConfig {
             stats_decay: 0.995,
             init_std: 0.01,
             feedback: None,
+            layerwise_epochs: None,
         }
     }
 
@@ -208,6 +215,9 @@ impl ActivationConfig {
         }
         if !(self.init_std > 0.0 && self.init_std.is_finite()) {
             return Err(Error::param("model.init_std", self.init_std, "a positive number"));
+        }
+        if self.layerwise_epochs == Some(0) {
+            return Err(Error::param("model.layerwise_epochs", 0, "at least 1 epoch per layer (or unset: all layers at once)"));
         }
         if let Some(f) = &self.feedback {
             if self.classes == 0 {
@@ -417,9 +427,22 @@ impl ActivationNet {
     /// input in `trace`. With `train_stats = Some(k)`, std-abs's running statistics first learn from
     /// the first `k` rows (training); with `None` they are used as they are.
     pub fn forward(&mut self, u: &Matrix, trace: &mut Vec<LayerTrace>, train_stats: Option<usize>) -> Result<()> {
+        self.forward_training(u, trace, train_stats, None)
+    }
+
+    /// [`ActivationNet::forward`], learning the statistics of the activation after layer `only`
+    /// alone when it is given (layer-by-layer training: the statistics of the frozen layer below
+    /// the one being trained).
+    pub fn forward_training(
+        &mut self,
+        u: &Matrix,
+        trace: &mut Vec<LayerTrace>,
+        train_stats: Option<usize>,
+        only: Option<usize>,
+    ) -> Result<()> {
         if let Some(k) = train_stats {
             trace.resize_with(self.depth(), LayerTrace::default);
-            self.forward_impl(u, trace, Some(k))
+            self.forward_impl(u, trace, Some(k), only)
         } else {
             self.forward_eval(u, trace)
         }
@@ -432,9 +455,9 @@ impl ActivationNet {
         forward_layers(&self.config, &self.weights, &mut me, u, trace, None)
     }
 
-    fn forward_impl(&mut self, u: &Matrix, trace: &mut [LayerTrace], k: Option<usize>) -> Result<()> {
+    fn forward_impl(&mut self, u: &Matrix, trace: &mut [LayerTrace], k: Option<usize>, only: Option<usize>) -> Result<()> {
         let decay = self.config.stats_decay;
-        let mut me = StatsMut { means: &mut self.means, vars: &mut self.vars, decay };
+        let mut me = StatsMut { means: &mut self.means, vars: &mut self.vars, decay, only };
         forward_layers(&self.config, &self.weights, &mut me, u, trace, k)
     }
 
@@ -664,14 +687,17 @@ struct StatsMut<'a> {
     means: &'a mut [Vec<f32>],
     vars: &'a mut [Vec<f32>],
     decay: f32,
+    /// Learn only this layer's statistics (layer-by-layer training).
+    only: Option<usize>,
 }
 
 impl Stats for StatsMut<'_> {
     /// `μ ← d μ + (1-d) mean(|y|)`, then `σ² ← d σ² + (1-d) mean((|y| - μ)²)` with the new `μ`,
     /// over the first `k` rows of the net input `a` (the authors' code).
     fn layer(&mut self, l: usize, y: &Matrix, k: Option<usize>) -> (&[f32], &[f32]) {
+        let learn = self.only.is_none_or(|o| o == l);
         let (mean, var) = (&mut self.means[l], &mut self.vars[l]);
-        if let Some(k) = k {
+        if let Some(k) = k.filter(|_| learn) {
             let k = k.min(y.rows).max(1);
             let d = self.decay;
             let mut m = vec![0.0f64; y.cols];
@@ -967,6 +993,9 @@ impl Encoder for ActivationNet {
 pub struct ActivationLearner {
     net: ActivationNet,
     trace: Vec<LayerTrace>,
+    /// Workspaces of the step: the residual `X - Y W` and the scaled net inputs.
+    residual: Matrix,
+    scaled: Matrix,
     /// The loop's gradient buffer: never written (the rule is applied in place), kept empty.
     none: NoGrads,
 }
@@ -987,7 +1016,7 @@ impl ActivationLearner {
     /// A learner for `net`.
     pub fn new(net: ActivationNet) -> Result<Self> {
         net.config.validate()?;
-        Ok(ActivationLearner { net, trace: Vec::new(), none: NoGrads })
+        Ok(ActivationLearner { net, trace: Vec::new(), residual: Matrix::zeros(0, 0), scaled: Matrix::zeros(0, 0), none: NoGrads })
     }
 
     /// `γ` of every example from its true and best wrong scores (eq. 12, 14 and the module docs),
@@ -1056,23 +1085,36 @@ impl Learner for ActivationLearner {
                 (both, f)
             }
         };
+        // Layer by layer: only the layer of this epoch learns (and the statistics below it).
+        let active = self.net.config.layerwise_epochs.map(|k| (batch.epoch.max(1) - 1) / k);
         let mut trace = std::mem::take(&mut self.trace);
-        self.net.forward(&u, &mut trace, Some(n))?;
+        self.net.forward_training(&u, &mut trace, Some(n), active.map(|a| a.wrapping_sub(1)))?;
         let scale = batch.lr / n as f32;
         let mut loss = 0.0f64;
-        for (l, t) in trace.iter().enumerate() {
+        let uniform = factors.iter().all(|f| *f == factors[0]);
+        for (l, t) in trace.iter().enumerate().filter(|(l, _)| active.is_none_or(|a| a == *l)) {
             // R = X - Y W (the input minus its reconstruction), then W += lr/B (f ⊙ Y)^T R.
-            let mut r = t.input.clone();
-            let mut recon = Matrix::zeros(r.rows, r.cols);
-            matmul(&mut recon, &t.net, Op::N, &self.net.weights[l], Op::N, false)?;
-            r.data.iter_mut().zip(&recon.data).for_each(|(r, u)| *r -= u);
-            loss += r.data[..n * r.cols].iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / n as f64;
-            let mut fy = t.net.clone();
-            for (b, f) in factors.iter().enumerate() {
-                let k = f * scale;
-                fy.row_mut(b).iter_mut().for_each(|v| *v *= k);
+            let r = &mut self.residual;
+            r.resize(t.input.rows, t.input.cols);
+            r.data.copy_from_slice(&t.input.data);
+            matmul_scaled(r, &t.net, Op::N, &self.net.weights[l], Op::N, true, -1.0)?;
+            loss += r.data[..n * r.cols]
+                .par_chunks(r.cols)
+                .map(|row| row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>())
+                .sum::<f64>()
+                / n as f64;
+            if uniform {
+                matmul_scaled(&mut self.net.weights[l], &t.net, Op::T, r, Op::N, true, factors[0] * scale)?;
+            } else {
+                let fy = &mut self.scaled;
+                fy.resize(t.net.rows, t.net.cols);
+                fy.data.copy_from_slice(&t.net.data);
+                for (b, f) in factors.iter().enumerate() {
+                    let k = f * scale;
+                    fy.row_mut(b).iter_mut().for_each(|v| *v *= k);
+                }
+                matmul(&mut self.net.weights[l], fy, Op::T, r, Op::N, true)?;
             }
-            matmul(&mut self.net.weights[l], &fy, Op::T, &r, Op::N, true)?;
             self.net.apply_mask(l);
         }
         self.trace = trace;
@@ -1136,6 +1178,7 @@ mod tests {
             stats_decay: 0.9,
             init_std: 0.3,
             feedback: None,
+            layerwise_epochs: None,
         };
         ActivationNet::init(&config, 3).unwrap()
     }
@@ -1210,6 +1253,7 @@ mod tests {
             stats_decay: 0.995,
             init_std: 0.1,
             feedback: None,
+            layerwise_epochs: None,
         };
         let mut net = ActivationNet::init(&config, 1).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(4);
@@ -1237,6 +1281,91 @@ mod tests {
         let cos = crate::tensor::dot(w, &v) / crate::tensor::dot(w, w).sqrt();
         assert!(cos.abs() > 0.99, "weights {w:?}, cosine with the top eigenvector {cos}");
         assert!((crate::tensor::dot(w, w) - 1.0).abs() < 0.05, "norm² {} (expected 1)", crate::tensor::dot(w, w));
+    }
+
+    /// Samples of a 6-dimensional normal with standard deviations 2, 1.5, 1, 0.3, 0.2, 0.1 along a
+    /// rotated basis.
+    fn anisotropic(rng: &mut ChaCha8Rng, n: usize) -> Matrix {
+        let sd = [2.0f32, 1.5, 1.0, 0.3, 0.2, 0.1];
+        let mut x = Matrix::zeros(n, 6);
+        for b in 0..n {
+            let z: Vec<f32> = sd.iter().map(|s| s * truncated_normal(rng, 1.0)).collect();
+            // A fixed rotation: pairs (0,3), (1,4), (2,5) turned by 30 degrees.
+            let (c, s) = (0.866f32, 0.5f32);
+            let row = x.row_mut(b);
+            for i in 0..3 {
+                row[i] = c * z[i] - s * z[i + 3];
+                row[i + 3] = s * z[i] + c * z[i + 3];
+            }
+        }
+        x
+    }
+
+    #[test]
+    fn the_squared_weights_tend_to_the_number_of_neurons_and_the_output_is_bounded_by_the_input() {
+        // Property 3: ‖W‖² -> m without any normalization; Property 4: ‖W x‖² <= ‖x‖² (tends to).
+        let config = ActivationConfig {
+            data: 6,
+            classes: 0,
+            label_width: 0,
+            layers: vec![3],
+            activation: Nonlinearity::Abs,
+            local: None,
+            stats_decay: 0.995,
+            init_std: 0.1,
+            feedback: None,
+            layerwise_epochs: None,
+        };
+        let net = ActivationNet::init(&config, 2).unwrap();
+        let before = net.weight_energy(0);
+        let mut learner = ActivationLearner::new(net).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..4000 {
+            // The rule (eq. 19) on the raw samples as the network input (the learner would scale
+            // them to unit norm), at a small rate.
+            let x = anisotropic(&mut rng, 20);
+            let mut trace = Vec::new();
+            learner.net.forward(&x, &mut trace, Some(20)).unwrap();
+            let t = &trace[0];
+            let mut r = t.input.clone();
+            matmul_scaled(&mut r, &t.net, Op::N, &learner.net.weights[0], Op::N, true, -1.0).unwrap();
+            matmul_scaled(&mut learner.net.weights[0], &t.net, Op::T, &r, Op::N, true, 0.002 / 20.0).unwrap();
+        }
+        let after = learner.net.weight_energy(0);
+        assert!(before < 0.2 && (after - 3.0).abs() < 0.05, "‖W‖² {before} -> {after}, expected -> 3");
+        let x = anisotropic(&mut rng, 500);
+        let mut trace = Vec::new();
+        learner.net.forward_eval(&x, &mut trace).unwrap();
+        let mut worst = 0.0f32;
+        for b in 0..500 {
+            let (xx, yy) = (crate::tensor::dot(x.row(b), x.row(b)), crate::tensor::dot(trace[0].net.row(b), trace[0].net.row(b)));
+            worst = worst.max(yy / xx);
+        }
+        assert!(worst <= 1.02, "the largest ‖y‖² / ‖x‖² over 500 samples is {worst}");
+    }
+
+    #[test]
+    fn layer_by_layer_training_changes_one_layer_per_phase() {
+        let mut config = small(Nonlinearity::StdAbs, vec![5, 4], 2).config;
+        config.layerwise_epochs = Some(2);
+        let net = ActivationNet::init(&config, 1).unwrap();
+        let mut learner = ActivationLearner::new(net).unwrap();
+        let x = rand_matrix(6, 6, 8);
+        let labels = [0u8, 1, 0, 1, 1, 0];
+        let snapshot = |l: &ActivationLearner| (l.net.weights[0].clone(), l.net.weights[1].clone(), l.net.means[0].clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut step = |l: &mut ActivationLearner, epoch: usize| {
+            l.step(&Batch { x: &x, labels: &labels, epoch, step: 0, lr: 0.1 }, &mut rng).unwrap();
+        };
+        let s0 = snapshot(&learner);
+        step(&mut learner, 2);
+        let s1 = snapshot(&learner);
+        assert!(s1.0 != s0.0 && s1.1 == s0.1 && s1.2 == s0.2, "epoch 2: only layer 0 learns");
+        step(&mut learner, 3);
+        let s2 = snapshot(&learner);
+        assert!(s2.0 == s1.0 && s2.1 != s1.1 && s2.2 != s1.2, "epoch 3: layer 1 and the statistics below it");
+        step(&mut learner, 5);
+        assert_eq!(snapshot(&learner), s2, "after 2 x 2 epochs nothing changes");
     }
 
     #[test]
@@ -1284,6 +1413,7 @@ mod tests {
             stats_decay: 0.9,
             init_std: 0.1,
             feedback: None,
+            layerwise_epochs: None,
         };
         let net = ActivationNet::init(&config, 1).unwrap();
         let mut learner = ActivationLearner::new(net).unwrap();

@@ -151,6 +151,15 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// Data features per example the model reads from a data set: its encoder's input width, but
+    /// for an activation-learning network the image alone (it appends the label code itself).
+    pub fn data_width(&self) -> usize {
+        match self {
+            AnyModel::Activation(m) => m.config.data,
+            other => other.encoder().input_width(),
+        }
+    }
+
     /// The model's kind (`mlp`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

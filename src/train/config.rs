@@ -602,6 +602,9 @@ pub struct ActivationSection {
     /// Locally connected layers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<crate::models::activation::LocalSpec>,
+    /// Layer-by-layer training: epochs per layer (unset: all layers at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layerwise_epochs: Option<usize>,
 }
 
 impl Default for ActivationSection {
@@ -616,6 +619,7 @@ impl Default for ActivationSection {
             init_std: c.init_std,
             feedback: None,
             local: None,
+            layerwise_epochs: None,
         }
     }
 }
@@ -633,6 +637,7 @@ impl ActivationSection {
             stats_decay: self.stats_decay,
             init_std: self.init_std,
             feedback: self.feedback,
+            layerwise_epochs: self.layerwise_epochs,
         };
         config.validate()?;
         Ok(config)
