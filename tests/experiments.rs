@@ -1,7 +1,8 @@
 //! Every experiment file in experiments/ parses: training runs describe a valid network (MLP,
 //! convolutional, autoencoder, WTA-RBM) for MNIST,
-//! sinusoid files (paper E, Figure 1) a valid experiment.
+//! sinusoid files (paper E, Figure 1) and anomaly files (paper C, section VI.A) a valid experiment.
 
+use compete::experiments::anomaly::AnomalyExperiment;
 use compete::experiments::sinusoid::SinusoidExperiment;
 use compete::models::Model;
 use compete::train::config::{Experiment, ModelSection};
@@ -16,6 +17,12 @@ fn every_experiment_file_is_valid() {
             let text = std::fs::read_to_string(&path).unwrap();
             if text.lines().any(|l| l.trim().replace(' ', "") == "kind=\"sinusoid\"") {
                 SinusoidExperiment::load(&path).unwrap_or_else(|e| panic!("{e}")).validate().unwrap();
+                continue;
+            }
+            if text.lines().any(|l| l.trim().replace(' ', "") == "kind=\"anomaly\"") {
+                let exp = AnomalyExperiment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                exp.model.activation_config(784, 0).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!exp.classes.is_empty());
                 continue;
             }
             let exp = Experiment::load(&path).unwrap_or_else(|e| panic!("{e}"));

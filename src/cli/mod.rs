@@ -13,6 +13,7 @@ pub mod knn;
 pub mod map;
 pub mod regions;
 pub mod retrieve;
+pub mod robustness;
 pub mod submasks;
 pub mod svm;
 pub mod train;
@@ -40,7 +41,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Train a competitive MLP from flags or a TOML experiment file.
     Train(train::TrainArgs),
-    /// Run an experiment file (`kind = "train"`: a training run; `kind = "sinusoid"`: paper E, Figure 1).
+    /// Run an experiment file (`kind = "train"`: a training run; `kind = "sinusoid"`: paper E, Figure 1; `kind = "anomaly"`: paper C, section VI.A).
     Run(train::RunArgs),
     /// Test error and confusion matrix of a checkpoint on a dataset.
     Eval(eval::EvalArgs),
@@ -66,6 +67,8 @@ pub enum Command {
     Dictionary(dictionary::DictionaryArgs),
     /// Time forward + backward of the convolutional layers (conv, transposed conv, max-pool, locally connected; compare with benches/compare_layers.sh).
     BenchLayers(bench_layers::BenchLayersArgs),
+    /// Test error of classifiers on masked test images or test images with random lines (paper C, Figure 10).
+    Robustness(robustness::RobustnessArgs),
 }
 
 /// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),
         Command::BenchLayers(a) => bench_layers::run(a),
+        Command::Robustness(a) => robustness::run(a),
     }
 }
 

@@ -217,9 +217,17 @@ pub fn run_file(args: RunArgs) -> Result<()> {
             create_out_dir(out_flag(args.out.is_some()), &out)?;
             crate::experiments::sinusoid::run_file(&text, &args.file, Some(&out), &opts).map(|_| ())
         }
+        Some("anomaly") => {
+            let results = crate::experiments::anomaly::run_file(&text, &args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
+            print!("{}", results.table());
+            Ok(())
+        }
         other => Err(Error::format(
             &args.file,
-            format!("kind = {}: expected \"train\" or \"sinusoid\"", other.map_or("(not a string)".into(), |k| format!("{k:?}"))),
+            format!(
+                "kind = {}: expected \"train\", \"sinusoid\" or \"anomaly\"",
+                other.map_or("(not a string)".into(), |k| format!("{k:?}"))
+            ),
         )),
     }
 }

@@ -1,8 +1,10 @@
 //! Evaluation of classifiers: predicted classes from probabilities, error counts and confusion matrices.
 //!
 //! The papers report test *error* (percent of misclassified examples, e.g. paper A Tables 1-3 on
-//! MNIST), which is [`error_count`] or [`Confusion::error_rate`] here.
+//! MNIST), which is [`error_count`] or [`Confusion::error_rate`] here; [`auroc`] scores anomaly
+//! detection (paper C, section VI.A).
 
+pub mod auroc;
 pub mod knn;
 pub mod svm;
 

@@ -13,11 +13,16 @@
 //! - [`regions`]: paper E's linear regions: `compete regions count`, `construct` and `maps`, and
 //!   the segment counts of `compete demo`;
 //! - [`svm`]: a linear SVM on features, `C` chosen on validation, few-label runs (paper B, section 4);
-//! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1).
+//! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1);
+//! - [`robustness`]: test error on masked images and images with random lines (paper C, Figure 10);
+//! - [`anomaly`]: one-class anomaly detection by the output activation, AUROC per class (paper C,
+//!   section VI.A).
 
+pub mod anomaly;
 pub mod knn;
 pub mod map;
 pub mod regions;
 pub mod retrieval;
+pub mod robustness;
 pub mod sinusoid;
 pub mod svm;

@@ -186,6 +186,16 @@ impl AnyModel {
         })
     }
 
+    /// Whether [`AnyModel::predict`] and [`AnyModel::errors`] answer: an MLP, a convolutional net, or
+    /// an activation net with the label as input.
+    pub fn is_classifier(&self) -> bool {
+        match self {
+            AnyModel::Mlp(_) | AnyModel::Conv(_) => true,
+            AnyModel::Activation(m) => m.config.classes > 0,
+            AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => false,
+        }
+    }
+
     /// Misclassified examples of `data` when the model is a classifier (`None` otherwise).
     pub fn errors(&self, data: &crate::data::Dataset) -> Option<Result<usize>> {
         match self {
