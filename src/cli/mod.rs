@@ -5,10 +5,12 @@ pub mod bench;
 pub mod bench_hamming;
 pub mod bench_layers;
 pub mod common;
+pub mod complete;
 pub mod demo;
 pub mod dictionary;
 pub mod eval;
 pub mod features;
+pub mod generate;
 pub mod knn;
 pub mod map;
 pub mod regions;
@@ -16,6 +18,7 @@ pub mod retrieve;
 pub mod submasks;
 pub mod svm;
 pub mod train;
+pub mod unit_features;
 
 use clap::{Parser, Subcommand};
 
@@ -66,6 +69,12 @@ pub enum Command {
     Dictionary(dictionary::DictionaryArgs),
     /// Time forward + backward of the convolutional layers (conv, transposed conv, max-pool, locally connected; compare with benches/compare_layers.sh).
     BenchLayers(bench_layers::BenchLayersArgs),
+    /// Generate images of a label with an activation-learning network (paper C, eq. 11, 15, 16, Figure 11a-b).
+    Generate(generate::GenerateArgs),
+    /// Complete images whose bottom is hidden with an activation-learning network (paper C, eq. 17, Figure 11c).
+    Complete(complete::CompleteArgs),
+    /// Draw the features the most excited units of an activation-learning network's layer detect (paper C, Figure 3).
+    UnitFeatures(unit_features::UnitFeaturesArgs),
 }
 
 /// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
@@ -98,6 +107,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Regions(a) => regions::run(a),
         Command::BenchHamming(a) => bench_hamming::run(a),
         Command::BenchLayers(a) => bench_layers::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Complete(a) => complete::run(a),
+        Command::UnitFeatures(a) => unit_features::run(a),
     }
 }
 

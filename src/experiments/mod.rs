@@ -6,6 +6,8 @@
 //! files and returns what it found, for the caller to print. The commands in [`crate::cli`] only
 //! parse flags, call one pipeline and print its outcome.
 //!
+//! - [`activation_inference`]: generation, completion and unit features of an activation-learning
+//!   network (paper C, section IV.E, Figures 3 and 11);
 //! - [`knn`]: kNN on a hidden layer's submasks, activations or pre-activations beside the softmax
 //!   (paper A, Tables 1 and 2);
 //! - [`retrieval`]: submasks as hash codes against LSH (paper A, section 4.2);
@@ -15,6 +17,7 @@
 //! - [`svm`]: a linear SVM on features, `C` chosen on validation, few-label runs (paper B, section 4);
 //! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1).
 
+pub mod activation_inference;
 pub mod knn;
 pub mod map;
 pub mod regions;
