@@ -79,7 +79,11 @@ pub fn run(args: CompleteArgs) -> Result<()> {
     let (train, val, test) = activation_data(&net, &args.checkpoint, &args.data)?;
     let shape = test.image_shape.ok_or_else(|| Error::param("--data", &args.data, "images with a shape (rows x columns)"))?;
     if visible == 0 || visible > shape.0 {
-        return Err(Error::param("--visible", &args.visible, format!("between top:1 and top:{} (the image has {} rows)", shape.0, shape.0)));
+        return Err(Error::param(
+            "--visible",
+            &args.visible,
+            format!("between top:1 and top:{} (the image has {} rows)", shape.0, shape.0),
+        ));
     }
     let (x, labels) = split_matrix(args.split, train, val, test)?;
     let n = args.n.min(x.rows);
@@ -94,7 +98,10 @@ pub fn run(args: CompleteArgs) -> Result<()> {
     let tiles: Vec<&[f32]> = (0..n).flat_map(|b| [masked.row(b), done.row(b)]).collect();
     crate::report::images::write_images(&args.out, &tiles, shape, 2 * n.min(10), args.zoom)?;
     println!("network      {}", net.config.describe());
-    println!("completed    {n} images of {:?} of {}, top {visible} of {} rows visible, {} Adam steps", args.split, args.data, shape.0, args.steps);
+    println!(
+        "completed    {n} images of {:?} of {}, top {visible} of {} rows visible, {} Adam steps",
+        args.split, args.data, shape.0, args.steps
+    );
     println!("labels       {correct}/{n} inferred correctly from the visible part ({:.1}%)", 100.0 * correct as f64 / n as f64);
     println!("time         {seconds:.2} s");
     println!("wrote        {} (each masked input beside its completion)", args.out.display());

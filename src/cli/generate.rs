@@ -59,8 +59,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let wanted: Vec<u8> = if args.label == "all" {
         (0..classes as u8).collect()
     } else {
-        let l: usize =
-            args.label.parse().map_err(|_| Error::param("--label", &args.label, format!("a class below {classes}, or all")))?;
+        let l: usize = args.label.parse().map_err(|_| Error::param("--label", &args.label, format!("a class below {classes}, or all")))?;
         if l >= classes {
             return Err(Error::param("--label", l, format!("a class below {classes}")));
         }
@@ -80,7 +79,14 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     crate::report::images::write_images(&args.out, &rows, square_shape(net.config.data), args.n, args.zoom)?;
     let mean = |v: &[f32]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len().max(1) as f64;
     println!("network      {}", net.config.describe());
-    println!("generated    {} images ({} per label, labels {:?}), {} Adam steps at lr {}", labels.len(), args.n, wanted, args.steps, args.lr);
+    println!(
+        "generated    {} images ({} per label, labels {:?}), {} Adam steps at lr {}",
+        labels.len(),
+        args.n,
+        wanted,
+        args.steps,
+        args.lr
+    );
     println!("objective    {:.4} at the random start -> {:.4} (mean of eq. 11/15/16)", mean(&g.objective_start), mean(&g.objective_end));
     println!("activation   {:.4} (mean ‖y‖² of the final images)", mean(&g.score_end));
     println!("time         {seconds:.2} s");

@@ -64,9 +64,18 @@ pub fn run(args: UnitFeaturesArgs) -> Result<()> {
     let seconds = t0.elapsed().as_secs_f64();
     crate::report::images::write_atoms(&args.out, &f.tiles, shape, args.zoom)?;
     println!("network      {}", net.config.describe());
-    println!("layer        {} ({} units), the {} most excited over {n} inputs of {:?}", args.layer, net.config.layers[args.layer], f.units.len(), args.split);
+    println!(
+        "layer        {} ({} units), the {} most excited over {n} inputs of {:?}",
+        args.layer,
+        net.config.layers[args.layer],
+        f.units.len(),
+        args.split
+    );
     println!("units        {:?}", f.units);
     println!("time         {seconds:.2} s");
-    println!("wrote        {} (red: the pixel excites the unit, blue: inhibits; each tile scaled to its own largest |value|)", args.out.display());
+    println!(
+        "wrote        {} (red: the pixel excites the unit, blue: inhibits; each tile scaled to its own largest |value|)",
+        args.out.display()
+    );
     Ok(())
 }

@@ -18,7 +18,9 @@
 //! in training), so the activation term depends on `ẑ` alone; its gradient with respect to `z` is
 //! `(g − (ẑ·g) ẑ) / ‖z‖`, `g` the gradient with respect to `ẑ`.
 //!
-//! Each image starts from a uniform `[0, 1)` random image (seeded) and follows Adam on `z`. After
+//! Each image starts from a uniform `[0, 1)` random image (seeded), scaled to unit norm (the network
+//! sees the same `ẑ`; without the scaling, `‖z‖ ≈ 16` and the first steps only shrink every pixel
+//! alike, clipping the small ones to 0 and losing the start), and follows Adam on `z`. After
 //! every step `z` is projected onto `z ≥ 0` (pixels are nonnegative). **The authors do otherwise**:
 //! they let `z` take any sign, threshold the image only when displaying it, and run 3,000,000 Adam
 //! steps at learning rate 0.01. The projection and the defaults here (300 steps at 0.05) are chosen
@@ -211,6 +213,11 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     // The start: uniform [0, 1) images; then δ ~ N(0, σ²), one draw per image and output (eq. 16).
     let mut z = Matrix::from_vec(n, d, (0..n * d).map(|_| rng.random::<f32>()).collect())?;
+    // Scaled to unit norm: the same network input ẑ, on the constraint ‖z‖ = 1 from the start.
+    for b in 0..n {
+        let k = norm(z.row(b));
+        z.row_mut(b).iter_mut().for_each(|v| *v /= k);
+    }
     let delta = if opts.noise > 0.0 {
         let mut normal = || {
             let u1: f64 = rng.random::<f64>().max(1e-300);
@@ -298,7 +305,11 @@ pub fn complete(
         return Err(Error::param("-n", 0, "at least 1 image"));
     }
     if visible_rows == 0 || visible_rows > h {
-        return Err(Error::param("--visible", format!("top:{visible_rows}"), format!("between top:1 and top:{h} (the image has {h} rows)")));
+        return Err(Error::param(
+            "--visible",
+            format!("top:{visible_rows}"),
+            format!("between top:1 and top:{h} (the image has {h} rows)"),
+        ));
     }
     let n = images.rows;
     let split = visible_rows * w;
