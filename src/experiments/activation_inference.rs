@@ -248,14 +248,14 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
     let bar = opts.bar("generate");
     for _ in 0..opts.steps {
         let (_, norms, g) = objective(&mut u, &z)?;
-        for b in 0..n {
+        for (b, &nb) in norms.iter().enumerate() {
             let zhat = &u.row(b)[..d];
             let gr = grad.row_mut(b);
             // ∂/∂ẑ of Σ(1+δ)y² − β‖ẑ‖₁ (eq. 15, 16), then through ẑ = z/‖z‖.
             gr.iter_mut().zip(&g.row(b)[..d]).zip(zhat).for_each(|((o, g), z)| *o = g - opts.beta * z.signum());
-            through_normalization(gr, zhat, norms[b]);
+            through_normalization(gr, zhat, nb);
             // − ∂/∂z (‖z‖² − 1)² (eq. 11).
-            let k = 4.0 * (norms[b] * norms[b] - 1.0);
+            let k = 4.0 * (nb * nb - 1.0);
             gr.iter_mut().zip(z.row(b)).for_each(|(o, z)| *o -= k * z);
         }
         adam.ascend(&mut z.data, &grad.data);
