@@ -189,3 +189,17 @@ fn compete_generate_and_complete_write_pictures_and_refuse_a_bad_label() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(dir.path().join("f.png").exists());
 }
+
+/// The time of `generate` for 10 images of the paper's 2-layer 1064 network (untrained weights: the
+/// same work); run with `--ignored --nocapture`. Writes the checkpoint to `$TMPDIR/act1064.safetensors`
+/// for timing `compete generate` by hand.
+#[test]
+#[ignore]
+fn time_generation_with_the_papers_network() {
+    let net = ActivationNet::init(&ActivationConfig::mnist(2), 1).unwrap();
+    compete::models::checkpoint::save(&std::env::temp_dir().join("act1064.safetensors"), &net, &[]).unwrap();
+    let t0 = std::time::Instant::now();
+    let g = generate(&net, 3, 10, &InferenceOptions::default()).unwrap();
+    eprintln!("10 images, 300 steps, 1064-1064(std-abs)-1064: {:.2} s", t0.elapsed().as_secs_f64());
+    assert_eq!(g.rows, 10);
+}
