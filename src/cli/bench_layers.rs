@@ -23,7 +23,7 @@ use crate::layers::pool::MaxPool2d;
 use crate::tensor::Matrix;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 15] = [
+pub const OPS: [(&str, &str); 16] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -39,6 +39,7 @@ pub const OPS: [(&str, &str); 15] = [
     ("wtarbm_784x256", "one CD-1 step (SGD with momentum) of a 784-256 WTA-RBM at 30% sparsity (paper B)"),
     ("activation_1064x2", "one step of the local competitive rule on a 1064-1064(std-abs)-1064 network (paper C)"),
     ("activation_classify_1064x2", "classification of the batch by 10 label passes, 1064-1064(std-abs)-1064 (paper C)"),
+    ("activation_generate_1064x2", "100 Adam steps of generation for the batch, 1064-1064(std-abs)-1064 (paper C)"),
 ];
 
 /// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
@@ -248,6 +249,15 @@ fn activation_classify(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     Ok(Prepared { input: shape(784, 1, 1), output: shape(1, 1, 1), step })
 }
 
+fn activation_generate(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::experiments::activation_inference::{InferenceOptions, generate_labels};
+    let (net, _, _) = activation_setup(n, rng)?;
+    let labels: Vec<u8> = (0..n).map(|b| (b % 10) as u8).collect();
+    let opts = InferenceOptions { steps: 100, ..InferenceOptions::default() };
+    let step = Box::new(move || generate_labels(&net, &labels, &opts).map(|_| ()));
+    Ok(Prepared { input: shape(784, 1, 1), output: shape(784, 1, 1), step })
+}
+
 fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     match name {
         "conv5x5_1to128" => conv(n, 1, 128, 5, rng),
@@ -265,6 +275,7 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "wtarbm_784x256" => wta_rbm_step(n, rng),
         "activation_1064x2" => activation_step(n, rng),
         "activation_classify_1064x2" => activation_classify(n, rng),
+        "activation_generate_1064x2" => activation_generate(n, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }

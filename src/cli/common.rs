@@ -39,3 +39,41 @@ pub fn hidden_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
         Some(l) => Err(Error::param("--layer", l, format!("a hidden layer index from 0 (closest to the input) to {}", hidden - 1))),
     }
 }
+
+/// Loads an activation-learning checkpoint (paper C); another kind of model is an error naming the
+/// checkpoint.
+pub fn activation_net(checkpoint: &Path) -> Result<crate::models::activation::ActivationNet> {
+    match load_any(checkpoint)?.0 {
+        AnyModel::Activation(net) => Ok(net),
+        other => Err(Error::param(
+            "checkpoint",
+            checkpoint.display(),
+            format!("an activation-learning checkpoint ([model] type = \"activation\"); this is a {} model", other.kind()),
+        )),
+    }
+}
+
+/// Loads data for an activation-learning network, refusing data whose width is not the network's
+/// `data` features; returns (train, validation, test).
+pub fn activation_data(
+    net: &crate::models::activation::ActivationNet,
+    checkpoint: &Path,
+    data: &str,
+) -> Result<(Dataset, Dataset, Dataset)> {
+    let (train, val, test) = crate::data::load_split(data, None, false)?;
+    if train.dim != net.config.data {
+        return Err(Error::shape(
+            format!("{} against data {data}", checkpoint.display()),
+            format!("{} input features", train.dim),
+            format!("{} data features, as the checkpoint's network ({})", net.config.data, net.config.describe()),
+        ));
+    }
+    Ok((train, val, test))
+}
+
+/// The `(height, width)` of a network's images when the data do not say: a square when `data` is a
+/// square number, else one row.
+pub fn square_shape(data: usize) -> (usize, usize) {
+    let s = (data as f64).sqrt().round() as usize;
+    if s * s == data { (s, s) } else { (1, data) }
+}

@@ -5,10 +5,12 @@ pub mod bench;
 pub mod bench_hamming;
 pub mod bench_layers;
 pub mod common;
+pub mod complete;
 pub mod demo;
 pub mod dictionary;
 pub mod eval;
 pub mod features;
+pub mod generate;
 pub mod knn;
 pub mod map;
 pub mod regions;
@@ -17,6 +19,7 @@ pub mod robustness;
 pub mod submasks;
 pub mod svm;
 pub mod train;
+pub mod unit_features;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +72,12 @@ pub enum Command {
     BenchLayers(bench_layers::BenchLayersArgs),
     /// Test error of classifiers on masked test images or test images with random lines (paper C, Figure 10).
     Robustness(robustness::RobustnessArgs),
+    /// Generate images of a label with an activation-learning network (paper C, eq. 11, 15, 16, Figure 11a-b).
+    Generate(generate::GenerateArgs),
+    /// Complete images whose bottom is hidden with an activation-learning network (paper C, eq. 17, Figure 11c).
+    Complete(complete::CompleteArgs),
+    /// Draw the features the most excited units of an activation-learning network's layer detect (paper C, Figure 3).
+    UnitFeatures(unit_features::UnitFeaturesArgs),
 }
 
 /// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
@@ -102,6 +111,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchHamming(a) => bench_hamming::run(a),
         Command::BenchLayers(a) => bench_layers::run(a),
         Command::Robustness(a) => robustness::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Complete(a) => complete::run(a),
+        Command::UnitFeatures(a) => unit_features::run(a),
     }
 }
 

@@ -6,6 +6,8 @@
 //! files and returns what it found, for the caller to print. The commands in [`crate::cli`] only
 //! parse flags, call one pipeline and print its outcome.
 //!
+//! - [`activation_inference`]: generation, completion and unit features of an activation-learning
+//!   network (paper C, section IV.E, Figures 3 and 11);
 //! - [`knn`]: kNN on a hidden layer's submasks, activations or pre-activations beside the softmax
 //!   (paper A, Tables 1 and 2);
 //! - [`retrieval`]: submasks as hash codes against LSH (paper A, section 4.2);
@@ -19,6 +21,7 @@
 //!   section VI.A).
 
 pub mod anomaly;
+pub mod activation_inference;
 pub mod knn;
 pub mod map;
 pub mod regions;

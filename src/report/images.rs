@@ -164,6 +164,19 @@ pub fn write_maps(path: &Path, maps: &[f32], shape: (usize, usize), zoom: usize)
     write_grid(path, &tiles, shape, columns.min(grid_capacity(shape.1, zoom)).max(1), zoom)
 }
 
+/// Draws images (`shape` pixels each, values in `[0, 1]`: 0 black, 1 white, as MNIST's digits) in
+/// grey, `columns` per row of the grid.
+pub fn write_images(path: &Path, images: &[&[f32]], shape: (usize, usize), columns: usize, zoom: usize) -> Result<()> {
+    let tiles: Vec<Vec<u8>> = images
+        .iter()
+        .map(|im| {
+            let v: Vec<f64> = im.iter().map(|&x| f64::from(x)).collect();
+            grey(&v, 0.0, 1.0)
+        })
+        .collect();
+    write_grid(path, &tiles, shape, columns.min(grid_capacity(shape.1, zoom)).max(1), zoom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
