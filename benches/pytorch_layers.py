@@ -364,7 +364,8 @@ class Ops:
         labels = torch.arange(n) % 10
         _, code = self.activation_inputs(labels)
         noise = 1.0 + 0.03 * torch.randn(n, 1064, generator=self.gen)
-        z = torch_rand(torch, (n, 784), self.gen).requires_grad_(True)
+        z = torch_rand(torch, (n, 784), self.gen)
+        z = (z / z.norm(dim=1, keepdim=True)).requires_grad_(True)  # compete's start: unit norm
         opt = torch.optim.Adam([z], lr=0.05)
 
         def step():

@@ -20,8 +20,8 @@
 //! - [`anomaly`]: one-class anomaly detection by the output activation, AUROC per class (paper C,
 //!   section VI.A).
 
-pub mod anomaly;
 pub mod activation_inference;
+pub mod anomaly;
 pub mod knn;
 pub mod map;
 pub mod regions;
