@@ -993,9 +993,8 @@ impl Encoder for ActivationNet {
 pub struct ActivationLearner {
     net: ActivationNet,
     trace: Vec<LayerTrace>,
-    /// Workspaces of the step: the residual `X - Y W` and the scaled net inputs.
-    residual: Matrix,
-    scaled: Matrix,
+    /// Workspaces of the step, per layer: the residual `X - Y W` and the scaled net inputs.
+    work: Vec<(Matrix, Matrix)>,
     /// The loop's gradient buffer: never written (the rule is applied in place), kept empty.
     none: NoGrads,
 }
@@ -1016,7 +1015,7 @@ impl ActivationLearner {
     /// A learner for `net`.
     pub fn new(net: ActivationNet) -> Result<Self> {
         net.config.validate()?;
-        Ok(ActivationLearner { net, trace: Vec::new(), residual: Matrix::zeros(0, 0), scaled: Matrix::zeros(0, 0), none: NoGrads })
+        Ok(ActivationLearner { net, trace: Vec::new(), work: Vec::new(), none: NoGrads })
     }
 
     /// `γ` of every example from its true and best wrong scores (eq. 12, 14 and the module docs),
@@ -1032,6 +1031,45 @@ impl ActivationLearner {
         }
         g
     }
+}
+
+/// One layer's rule (eq. 19): `R = X - Y W`, then `W += scale (f ⊙ Y)^T R`, the weights outside a
+/// locally connected layer's windows kept at 0; returns the layer's mean squared residual over the
+/// first `n` rows (the positive samples).
+#[allow(clippy::too_many_arguments)]
+fn layer_update(
+    w: &mut Matrix,
+    mask: Option<&[bool]>,
+    t: &LayerTrace,
+    factors: &[f32],
+    scale: f32,
+    n: usize,
+    r: &mut Matrix,
+    fy: &mut Matrix,
+) -> Result<f64> {
+    r.resize(t.input.rows, t.input.cols);
+    r.data.copy_from_slice(&t.input.data);
+    matmul_scaled(r, &t.net, Op::N, w, Op::N, true, -1.0)?;
+    let loss = r.data[..n * r.cols].iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / n as f64;
+    if factors.iter().all(|f| *f == factors[0]) {
+        matmul_scaled(w, &t.net, Op::T, r, Op::N, true, factors[0] * scale)?;
+    } else {
+        fy.resize(t.net.rows, t.net.cols);
+        fy.data.copy_from_slice(&t.net.data);
+        for (b, f) in factors.iter().enumerate() {
+            let k = f * scale;
+            fy.row_mut(b).iter_mut().for_each(|v| *v *= k);
+        }
+        matmul(w, fy, Op::T, r, Op::N, true)?;
+    }
+    if let Some(mask) = mask {
+        w.data.iter_mut().zip(mask).for_each(|(w, &m)| {
+            if !m {
+                *w = 0.0
+            }
+        });
+    }
+    Ok(loss)
 }
 
 impl Learner for ActivationLearner {
@@ -1090,33 +1128,22 @@ impl Learner for ActivationLearner {
         let mut trace = std::mem::take(&mut self.trace);
         self.net.forward_training(&u, &mut trace, Some(n), active.map(|a| a.wrapping_sub(1)))?;
         let scale = batch.lr / n as f32;
-        let mut loss = 0.0f64;
-        let uniform = factors.iter().all(|f| *f == factors[0]);
-        for (l, t) in trace.iter().enumerate().filter(|(l, _)| active.is_none_or(|a| a == *l)) {
-            // R = X - Y W (the input minus its reconstruction), then W += lr/B (f ⊙ Y)^T R.
-            let r = &mut self.residual;
-            r.resize(t.input.rows, t.input.cols);
-            r.data.copy_from_slice(&t.input.data);
-            matmul_scaled(r, &t.net, Op::N, &self.net.weights[l], Op::N, true, -1.0)?;
-            loss += r.data[..n * r.cols]
-                .par_chunks(r.cols)
-                .map(|row| row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>())
-                .sum::<f64>()
-                / n as f64;
-            if uniform {
-                matmul_scaled(&mut self.net.weights[l], &t.net, Op::T, r, Op::N, true, factors[0] * scale)?;
-            } else {
-                let fy = &mut self.scaled;
-                fy.resize(t.net.rows, t.net.cols);
-                fy.data.copy_from_slice(&t.net.data);
-                for (b, f) in factors.iter().enumerate() {
-                    let k = f * scale;
-                    fy.row_mut(b).iter_mut().for_each(|v| *v *= k);
-                }
-                matmul(&mut self.net.weights[l], fy, Op::T, r, Op::N, true)?;
-            }
-            self.net.apply_mask(l);
-        }
+        // The layers' updates are independent once the forward pass is done: they run as parallel
+        // tasks (each GEMM may split further), which keeps both cores busy on the thin products of
+        // a batch of 100.
+        let depth = self.net.depth();
+        self.work.resize_with(depth, || (Matrix::zeros(0, 0), Matrix::zeros(0, 0)));
+        let ActivationNet { weights, masks, .. } = &mut self.net;
+        let losses: Vec<f64> = weights
+            .par_iter_mut()
+            .zip(masks.par_iter())
+            .zip(trace.par_iter())
+            .zip(self.work.par_iter_mut())
+            .enumerate()
+            .filter(|(l, _)| active.is_none_or(|a| a == *l))
+            .map(|(_, (((w, mask), t), (r, fy)))| layer_update(w, mask.as_deref(), t, &factors, scale, n, r, fy))
+            .collect::<Result<_>>()?;
+        let loss: f64 = losses.iter().sum();
         self.trace = trace;
         Ok(StepOutput { loss: loss as f32, update: Update::Applied })
     }
