@@ -16,7 +16,7 @@
 //! score, `1 - mean activation`) is the one evaluated. With `--resume`, finished classes are not
 //! retrained (the loop sees them finished) and an interrupted one continues.
 //!
-//! Output: `OUT/auroc.csv` (`class,auroc,deep_svdd`, then a `mean` row) and `OUT/auroc.json`
+//! Output: `OUT/auroc.csv` (`class,auroc,deep_svdd_percent`, then a `mean` row) and `OUT/auroc.json`
 //! ([`AnomalyResults`]).
 //!
 //! ```toml
@@ -198,10 +198,10 @@ pub struct AnomalyResults {
 }
 
 impl AnomalyResults {
-    /// `class,auroc,deep_svdd` (AUROC in `[0, 1]`, Deep SVDD in percent as published), then `mean`.
+    /// `class,auroc,deep_svdd_percent` (AUROC in `[0, 1]`, Deep SVDD in percent as published), then `mean`.
     pub fn csv(&self) -> String {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
-        let mut s = String::from("class,auroc,deep_svdd\n");
+        let mut s = String::from("class,auroc,deep_svdd_percent\n");
         for c in &self.classes {
             s.push_str(&format!("{},{:.6},{}\n", c.class, c.auroc, opt(c.deep_svdd)));
         }
@@ -355,7 +355,7 @@ mod tests {
             seconds: 0.0,
         };
         let csv = r.csv();
-        assert!(csv.starts_with("class,auroc,deep_svdd\n0,0.900000,98.0\n1,0.700000,99.7\nmean,0.800000,"), "{csv}");
+        assert!(csv.starts_with("class,auroc,deep_svdd_percent\n0,0.900000,98.0\n1,0.700000,99.7\nmean,0.800000,"), "{csv}");
         assert!(r.table().contains("mean"));
         assert!((DEEP_SVDD.iter().sum::<f64>() / 10.0 - 94.8).abs() < 0.01);
     }
