@@ -302,7 +302,7 @@ pub fn run(run: &RobustnessRun) -> Result<RobustnessTable> {
     let mut models = Vec::with_capacity(run.checkpoints.len());
     for path in &run.checkpoints {
         let (model, _) = crate::models::load_any(path)?;
-        let input = model.encoder().input_width();
+        let input = model.data_width();
         if input != test.dim {
             return Err(Error::param(
                 "checkpoint",
