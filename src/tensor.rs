@@ -70,6 +70,20 @@ pub enum Op {
     T,
 }
 
+thread_local! {
+    /// Set by [`sequential`]: the products of this thread run on it alone.
+    static SEQUENTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the products of the calling thread kept on that thread: for tasks that already
+/// run in parallel (one per layer), where splitting each product again only adds scheduling.
+pub fn sequential<T>(f: impl FnOnce() -> T) -> T {
+    let before = SEQUENTIAL.with(|s| s.replace(true));
+    let out = f();
+    SEQUENTIAL.with(|s| s.set(before));
+    out
+}
+
 /// Number of threads the products may use (rayon's pool size; 1 means sequential).
 pub fn threads() -> usize {
     rayon::current_num_threads()
@@ -121,7 +135,11 @@ pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op,
         Op::T => (1, b.cols as isize),
     };
     let threads = threads();
-    let par = if threads > 1 && m * n * k >= 64 * 64 * 64 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 && m * n * k >= 64 * 64 * 64 && !SEQUENTIAL.with(std::cell::Cell::get) {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the shapes were checked above, so every index the strides reach lies inside the three
     // buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
     unsafe {

@@ -1133,6 +1133,9 @@ impl Learner for ActivationLearner {
         // a batch of 100.
         let depth = self.net.depth();
         self.work.resize_with(depth, || (Matrix::zeros(0, 0), Matrix::zeros(0, 0)));
+        // With at least as many learning layers as threads, each layer's products stay on its task.
+        let learning = if active.is_some() { 1 } else { depth };
+        let split = learning >= crate::tensor::threads() && learning > 1;
         let ActivationNet { weights, masks, .. } = &mut self.net;
         let losses: Vec<f64> = weights
             .par_iter_mut()
@@ -1141,7 +1144,10 @@ impl Learner for ActivationLearner {
             .zip(self.work.par_iter_mut())
             .enumerate()
             .filter(|(l, _)| active.is_none_or(|a| a == *l))
-            .map(|(_, (((w, mask), t), (r, fy)))| layer_update(w, mask.as_deref(), t, &factors, scale, n, r, fy))
+            .map(|(_, (((w, mask), t), (r, fy)))| {
+                let mut update = || layer_update(w, mask.as_deref(), t, &factors, scale, n, r, fy);
+                if split { crate::tensor::sequential(update) } else { update() }
+            })
             .collect::<Result<_>>()?;
         let loss: f64 = losses.iter().sum();
         self.trace = trace;
