@@ -80,7 +80,7 @@ fn anomaly_detection_on_the_sample() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Deep SVDD"), "{}", text(&o));
     let rows = csv_rows(&dir.path().join("an/auroc.csv"));
-    assert_eq!(rows[0], ["class", "auroc", "deep_svdd"]);
+    assert_eq!(rows[0], ["class", "auroc", "deep_svdd_percent"]);
     assert_eq!(rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["class", "0", "1", "mean"]);
     for r in &rows[1..] {
         let a: f64 = r[1].parse().unwrap();
