@@ -43,7 +43,21 @@ pub fn hidden_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
 /// Loads an activation-learning checkpoint (paper C); another kind of model is an error naming the
 /// checkpoint.
 pub fn activation_net(checkpoint: &Path) -> Result<crate::models::activation::ActivationNet> {
-    match load_any(checkpoint)?.0 {
+    into_activation(load_any(checkpoint)?.0, checkpoint)
+}
+
+/// [`model_and_data`] for an activation-learning checkpoint (its data width is the image's, see
+/// [`AnyModel::data_width`]); returns the network and (train, validation, test).
+pub fn activation_net_and_data(
+    checkpoint: &Path,
+    data: &str,
+) -> Result<(crate::models::activation::ActivationNet, Dataset, Dataset, Dataset)> {
+    let (model, train, val, test) = model_and_data(checkpoint, data, None, false)?;
+    Ok((into_activation(model, checkpoint)?, train, val, test))
+}
+
+fn into_activation(model: AnyModel, checkpoint: &Path) -> Result<crate::models::activation::ActivationNet> {
+    match model {
         AnyModel::Activation(net) => Ok(net),
         other => Err(Error::param(
             "checkpoint",
@@ -51,24 +65,6 @@ pub fn activation_net(checkpoint: &Path) -> Result<crate::models::activation::Ac
             format!("an activation-learning checkpoint ([model] type = \"activation\"); this is a {} model", other.kind()),
         )),
     }
-}
-
-/// Loads data for an activation-learning network, refusing data whose width is not the network's
-/// `data` features; returns (train, validation, test).
-pub fn activation_data(
-    net: &crate::models::activation::ActivationNet,
-    checkpoint: &Path,
-    data: &str,
-) -> Result<(Dataset, Dataset, Dataset)> {
-    let (train, val, test) = crate::data::load_split(data, None, false)?;
-    if train.dim != net.config.data {
-        return Err(Error::shape(
-            format!("{} against data {data}", checkpoint.display()),
-            format!("{} input features", train.dim),
-            format!("{} data features, as the checkpoint's network ({})", net.config.data, net.config.describe()),
-        ));
-    }
-    Ok((train, val, test))
 }
 
 /// The `(height, width)` of a network's images when the data do not say: a square when `data` is a

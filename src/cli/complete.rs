@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::common::{activation_data, activation_net};
+use super::common::activation_net_and_data;
 use super::features::split_matrix;
 use super::submasks::SubmaskSplit;
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ pub fn run(args: CompleteArgs) -> Result<()> {
     if args.zoom == 0 {
         return Err(Error::param("--zoom", 0, "at least 1"));
     }
-    let net = activation_net(&args.checkpoint)?;
+    let (net, train, val, test) = activation_net_and_data(&args.checkpoint, &args.data)?;
     if net.config.classes == 0 {
         return Err(Error::param(
             "checkpoint",
@@ -76,15 +76,7 @@ pub fn run(args: CompleteArgs) -> Result<()> {
             format!("an activation network with the label as input ({} has none)", net.config.describe()),
         ));
     }
-    let (train, val, test) = activation_data(&net, &args.checkpoint, &args.data)?;
     let shape = test.image_shape.ok_or_else(|| Error::param("--data", &args.data, "images with a shape (rows x columns)"))?;
-    if visible == 0 || visible > shape.0 {
-        return Err(Error::param(
-            "--visible",
-            &args.visible,
-            format!("between top:1 and top:{} (the image has {} rows)", shape.0, shape.0),
-        ));
-    }
     let (x, labels) = split_matrix(args.split, train, val, test)?;
     let n = args.n.min(x.rows);
     let x = Matrix::from_vec(n, x.cols, x.data[..n * x.cols].to_vec())?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::common::{activation_data, activation_net, square_shape};
+use super::common::{activation_net_and_data, square_shape};
 use super::features::split_matrix;
 use super::submasks::SubmaskSplit;
 use crate::error::{Error, Result};
@@ -50,11 +50,10 @@ pub fn run(args: UnitFeaturesArgs) -> Result<()> {
             return Err(Error::param(flag, 0, "at least 1"));
         }
     }
-    let net = activation_net(&args.checkpoint)?;
+    let (net, train, val, test) = activation_net_and_data(&args.checkpoint, &args.data)?;
     if args.layer >= net.depth() {
         return Err(Error::param("--layer", args.layer, format!("a layer from 0 (closest to the input) to {}", net.depth() - 1)));
     }
-    let (train, val, test) = activation_data(&net, &args.checkpoint, &args.data)?;
     let shape = test.image_shape.unwrap_or_else(|| square_shape(net.config.data));
     let (x, labels) = split_matrix(args.split, train, val, test)?;
     let n = args.n.min(x.rows);

@@ -53,8 +53,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::models::activation::ActivationNet;
+use crate::models::learner::Update;
+use crate::params::{Param, ParamKind, ParamMut, Parameters};
 use crate::report::{Progress, ProgressMode};
 use crate::tensor::Matrix;
+use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
 
 /// The settings of [`generate`] and [`complete`].
 #[derive(Clone, Debug, PartialEq)]
@@ -120,30 +123,37 @@ pub struct Generation {
     pub score_end: Vec<f32>,
 }
 
-/// Adam (Kingma and Ba) ascending a gradient, one moment pair per coordinate.
-struct Adam {
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-    lr: f32,
+/// A flat buffer seen as one parameter (`pixels`), so that the training loop's Adam
+/// ([`Optimizer`]) moves the images.
+struct Pixels<'a>(&'a mut [f32]);
+
+impl Parameters for Pixels<'_> {
+    fn params(&self) -> Vec<Param<'_>> {
+        vec![Param::new("pixels", vec![self.0.len()], ParamKind::Weight, self.0)]
+    }
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        let n = self.0.len();
+        vec![ParamMut::new("pixels", vec![n], ParamKind::Weight, self.0)]
+    }
 }
 
-impl Adam {
-    fn new(n: usize, lr: f32) -> Self {
-        Adam { m: vec![0.0; n], v: vec![0.0; n], t: 0, lr }
+/// Adam (Kingma and Ba; `β1 = 0.9`, `β2 = 0.999`, `ε = 1e-8`) over `x`, climbing.
+struct Ascent {
+    opt: Optimizer,
+    params: StepParams,
+}
+
+impl Ascent {
+    fn new(x: &mut [f32], lr: f32) -> Result<Self> {
+        let opt = Optimizer::new(OptimizerKind::Adam, &Pixels(x), Vec::new())?;
+        Ok(Ascent { opt, params: StepParams { lr, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 } })
     }
 
-    /// `x += lr · m̂ / (sqrt(v̂) + ε)` for the gradient `g` of a quantity to maximize.
-    fn ascend(&mut self, x: &mut [f32], g: &[f32]) {
-        const B1: f32 = 0.9;
-        const B2: f32 = 0.999;
-        self.t += 1;
-        let (c1, c2) = (1.0 - B1.powi(self.t), 1.0 - B2.powi(self.t));
-        for i in 0..x.len() {
-            self.m[i] = B1 * self.m[i] + (1.0 - B1) * g[i];
-            self.v[i] = B2 * self.v[i] + (1.0 - B2) * g[i] * g[i];
-            x[i] += self.lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + 1e-8);
-        }
+    /// One step up the gradient `g` of the quantity to maximize (`g` is negated in place: the
+    /// optimizer descends).
+    fn ascend(&mut self, x: &mut [f32], g: &mut [f32]) -> Result<()> {
+        g.iter_mut().for_each(|v| *v = -*v);
+        self.opt.step(&mut Pixels(x), &Pixels(g), self.params, Update::Gradients)
     }
 }
 
@@ -243,7 +253,7 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
         Ok((j, norms, g))
     };
     let (objective_start, _, _) = objective(&mut u, &z)?;
-    let mut adam = Adam::new(n * d, opts.lr);
+    let mut adam = Ascent::new(&mut z.data, opts.lr)?;
     let mut grad = Matrix::zeros(n, d);
     let bar = opts.bar("generate");
     for _ in 0..opts.steps {
@@ -258,7 +268,7 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
             let k = 4.0 * (nb * nb - 1.0);
             gr.iter_mut().zip(z.row(b)).for_each(|(o, z)| *o -= k * z);
         }
-        adam.ascend(&mut z.data, &grad.data);
+        adam.ascend(&mut z.data, &mut grad.data)?;
         z.data.iter_mut().for_each(|v| *v = v.max(0.0));
         bar.inc(1);
     }
@@ -316,13 +326,7 @@ pub fn complete(
     // Step 1 (eq. 10): the label of the image with its hidden part 0.
     let mut z = images.clone();
     (0..n).for_each(|b| z.row_mut(b)[split..].fill(0.0));
-    let s = net.class_scores(&z)?;
-    let labels: Vec<usize> = (0..n)
-        .map(|b| {
-            let r = s.row(b);
-            (0..r.len()).fold(0, |best, i| if r[i] > r[best] { i } else { best })
-        })
-        .collect();
+    let labels = net.predict(&z.data)?;
     if split == d {
         return Ok((labels, z));
     }
@@ -330,8 +334,8 @@ pub fn complete(
     let codes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
     let mut u = net.input(&Matrix::zeros(n, d), Some(&codes), 0)?;
     let hidden = d - split;
-    let mut adam = Adam::new(n * hidden, opts.lr);
     let mut zh = vec![0.0f32; n * hidden];
+    let mut adam = Ascent::new(&mut zh, opts.lr)?;
     let mut grad = vec![0.0f32; n * hidden];
     let mut full = vec![0.0f32; d];
     let bar = opts.bar("complete");
@@ -346,7 +350,7 @@ pub fn complete(
             through_normalization(&mut full, zhat, norms[b]);
             grad[b * hidden..(b + 1) * hidden].copy_from_slice(&full[split..]);
         }
-        adam.ascend(&mut zh, &grad);
+        adam.ascend(&mut zh, &mut grad)?;
         zh.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
         for b in 0..n {
             z.row_mut(b)[split..].copy_from_slice(&zh[b * hidden..(b + 1) * hidden]);

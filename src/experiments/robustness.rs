@@ -171,16 +171,15 @@ pub fn robustness_curve(model: &AnyModel, test: &Dataset, kind: Corruption, leve
     if test.is_empty() {
         return Err(Error::Data("the test set is empty".into()));
     }
-    let mut curve = Vec::with_capacity(levels.len());
-    for &level in levels {
-        let x = corrupt(test, kind, level, LINE_SEED)?;
-        let (predicted, _) = model
-            .predict(&x)
-            .ok_or_else(|| Error::param("model", model.kind(), "a classifier (an activation net needs the label as input)"))??;
-        let errors = crate::eval::error_count(&predicted, &test.labels);
-        curve.push((level, errors as f64 / test.len() as f64));
-    }
-    Ok(curve)
+    levels.iter().map(|&level| Ok((level, error_rate(model, &corrupt(test, kind, level, LINE_SEED)?, &test.labels)?))).collect()
+}
+
+/// The error rate of `model` on the examples `x` (rows of the test set's width) with `labels`.
+fn error_rate(model: &AnyModel, x: &[f32], labels: &[u8]) -> Result<f64> {
+    let (predicted, _) = model
+        .predict(x)
+        .ok_or_else(|| Error::param("model", model.kind(), "a classifier (an activation net needs the label as input)"))??;
+    Ok(crate::eval::error_count(&predicted, labels) as f64 / labels.len() as f64)
 }
 
 /// What `compete robustness` evaluates.
@@ -319,10 +318,13 @@ pub fn run(run: &RobustnessRun) -> Result<RobustnessTable> {
         }
         models.push(model);
     }
-    let mut errors = Vec::with_capacity(models.len());
-    for model in &models {
-        let curve = robustness_curve(model, &test, run.kind, &levels)?;
-        errors.push(curve.into_iter().map(|(_, e)| e).collect::<Vec<_>>());
+    // Each disturbed test set is made once and read by every checkpoint.
+    let mut errors = vec![Vec::with_capacity(levels.len()); models.len()];
+    for &level in &levels {
+        let x = corrupt(&test, run.kind, level, LINE_SEED)?;
+        for (model, column) in models.iter().zip(errors.iter_mut()) {
+            column.push(error_rate(model, &x, &test.labels)?);
+        }
     }
     crate::io::create_out_dir("-o", &run.out)?;
     let csv = run.out.join(format!("robustness-{}.csv", run.kind.name()));

@@ -55,13 +55,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(path, e));
     }
-    // Make the rename itself durable. Not every platform can open a directory for syncing, so a
-    // failure here is ignored: the file content is already on disk.
-    #[cfg(unix)]
-    if let Ok(dir) = File::open(parent.unwrap_or(Path::new("."))) {
-        let _ = dir.sync_all();
-    }
+    sync_dir(parent);
     Ok(())
+}
+
+/// Makes a rename in `dir` durable. Not every platform can open a directory for syncing, so a
+/// failure is ignored: the file content is already on disk.
+fn sync_dir(dir: Option<&Path>) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir.unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Gives the file `src`, already written (and synced) by [`write_atomic`], the second name `dst`,
+/// atomically: a hard link under a temporary name renamed over `dst`, so that `dst` is at every
+/// instant its old file or `src`'s. Where the file system has no hard links, `src` is copied with
+/// [`write_atomic`]. Two checkpoints of the same model (a run's `best` and `last`) then cost one
+/// serialization and one `fsync`.
+pub fn link_atomic(src: &Path, dst: &Path) -> Result<()> {
+    let tmp = temp_path(dst)?;
+    match fs::hard_link(src, &tmp) {
+        Ok(()) => {
+            if let Err(e) = fs::rename(&tmp, dst) {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::io(dst, e));
+            }
+            sync_dir(dst.parent().filter(|p| !p.as_os_str().is_empty()));
+            Ok(())
+        }
+        Err(_) => write_atomic(dst, &fs::read(src).map_err(|e| Error::io(src, e))?),
+    }
 }
 
 /// Serialises `value` as pretty-printed JSON (with a final newline) and writes it to `path` with

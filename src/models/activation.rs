@@ -442,7 +442,8 @@ impl ActivationNet {
     ) -> Result<()> {
         if let Some(k) = train_stats {
             trace.resize_with(self.depth(), LayerTrace::default);
-            self.forward_impl(u, trace, Some(k), only)
+            let mut stats = StatsMut { means: &mut self.means, vars: &mut self.vars, decay: self.config.stats_decay, only };
+            forward_layers(&self.config, &self.weights, &mut stats, u, trace, Some(k))
         } else {
             self.forward_eval(u, trace)
         }
@@ -453,12 +454,6 @@ impl ActivationNet {
         trace.resize_with(self.depth(), LayerTrace::default);
         let mut me = StatsView { means: &self.means, vars: &self.vars };
         forward_layers(&self.config, &self.weights, &mut me, u, trace, None)
-    }
-
-    fn forward_impl(&mut self, u: &Matrix, trace: &mut [LayerTrace], k: Option<usize>, only: Option<usize>) -> Result<()> {
-        let decay = self.config.stats_decay;
-        let mut me = StatsMut { means: &mut self.means, vars: &mut self.vars, decay, only };
-        forward_layers(&self.config, &self.weights, &mut me, u, trace, k)
     }
 
     /// The output activation `‖y_L‖²` of every row of the network inputs `u` (eq. 8, 9).
@@ -479,30 +474,24 @@ impl ActivationNet {
         }
         check_alloc(&format!("the class scores of {} examples", x.rows), x.rows as u128 * classes as u128 * 4)?;
         let mut out = Matrix::zeros(x.rows, classes);
+        let code = self.code_contributions();
         const CHUNK: usize = 100;
         let mut start = 0;
         while start < x.rows {
             let rows = CHUNK.min(x.rows - start);
             let part = Matrix::from_vec(rows, x.cols, x.data[start * x.cols..(start + rows) * x.cols].to_vec())?;
-            let s = self.class_scores_chunk(&part)?;
+            let s = self.class_scores_chunk(&part, &code)?;
             out.data[start * classes..(start + rows) * classes].copy_from_slice(&s.data);
             start += rows;
         }
         Ok(out)
     }
 
-    fn class_scores_chunk(&self, x: &Matrix) -> Result<Matrix> {
+    /// What each label's code adds to the first layer's net input, `[classes, units]`: the sum of its
+    /// `label_width` weight columns, times the code value.
+    fn code_contributions(&self) -> Matrix {
         let (classes, d, lw) = (self.config.classes, self.config.data, self.config.label_width);
-        let n = x.rows;
-        // The image part alone (code 0), through the first layer once.
-        let mut u = self.input(x, None, 0)?;
-        for b in 0..n {
-            u.row_mut(b)[d..].fill(0.0);
-        }
         let w0 = &self.weights[0];
-        let mut base = Matrix::zeros(n, w0.rows);
-        matmul(&mut base, &u, Op::N, w0, Op::T, false)?;
-        // What each label's code adds: the sum of its label_width weight columns, times the code value.
         let value = 1.0 / (lw as f32).sqrt();
         let mut code = Matrix::zeros(classes, w0.rows);
         for c in 0..classes {
@@ -512,6 +501,22 @@ impl ActivationNet {
                 *o = value * w.iter().sum::<f32>();
             }
         }
+        code
+    }
+
+    /// [`ActivationNet::class_scores`] of at most a few hundred rows; `code` is
+    /// [`ActivationNet::code_contributions`].
+    fn class_scores_chunk(&self, x: &Matrix, code: &Matrix) -> Result<Matrix> {
+        let (classes, d) = (self.config.classes, self.config.data);
+        let n = x.rows;
+        // The image part alone (code 0), through the first layer once.
+        let mut u = self.input(x, None, 0)?;
+        for b in 0..n {
+            u.row_mut(b)[d..].fill(0.0);
+        }
+        let w0 = &self.weights[0];
+        let mut base = Matrix::zeros(n, w0.rows);
+        matmul(&mut base, &u, Op::N, w0, Op::T, false)?;
         // All labels stacked: row c * n + b is example b with label c.
         let mut net = Matrix::zeros(classes * n, w0.rows);
         for c in 0..classes {
@@ -1162,9 +1167,9 @@ impl Learner for ActivationLearner {
     /// the true label as a metric (Figure 7b); without labels, `1 - mean activation` (an input
     /// strength of 1 minus how strongly typical data activate the network).
     fn evaluate(&self, data: &Dataset) -> Result<Evaluation> {
+        let x = Matrix::from_vec(data.len(), data.dim, data.x.clone())?;
+        let s = self.net.class_scores(&x)?;
         if self.net.config.classes > 0 {
-            let x = Matrix::from_vec(data.len(), data.dim, data.x.clone())?;
-            let s = self.net.class_scores(&x)?;
             let mut errors = 0;
             let mut act = 0.0f64;
             for b in 0..s.rows {
@@ -1180,8 +1185,6 @@ impl Learner for ActivationLearner {
             let mean = act / s.rows.max(1) as f64;
             Ok(Evaluation { score: errors as f64, errors: Some(errors), metrics: vec![("mean_activation".into(), mean)] })
         } else {
-            let x = Matrix::from_vec(data.len(), data.dim, data.x.clone())?;
-            let s = self.net.class_scores(&x)?;
             let mean = s.data.iter().map(|v| f64::from(*v)).sum::<f64>() / s.rows.max(1) as f64;
             Ok(Evaluation { score: 1.0 - mean, errors: None, metrics: vec![("mean_activation".into(), mean)] })
         }
@@ -1219,6 +1222,18 @@ mod tests {
     fn rand_matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         Matrix::from_vec(rows, cols, (0..rows * cols).map(|_| truncated_normal(&mut rng, 1.0)).collect()).unwrap()
+    }
+
+    /// One step of the rule (eq. 19, [`layer_update`]) on every layer, with `x` itself as the network
+    /// input (not scaled to unit norm as [`ActivationNet::input`] would).
+    fn rule_step(net: &mut ActivationNet, x: &Matrix, lr: f32) {
+        let mut trace = Vec::new();
+        net.forward(x, &mut trace, Some(x.rows)).unwrap();
+        let ones = vec![1.0; x.rows];
+        for (l, t) in trace.iter().enumerate() {
+            let (mut r, mut fy) = (Matrix::zeros(0, 0), Matrix::zeros(0, 0));
+            layer_update(&mut net.weights[l], None, t, &ones, lr / x.rows as f32, x.rows, &mut r, &mut fy).unwrap();
+        }
     }
 
     #[test]
@@ -1299,16 +1314,7 @@ mod tests {
         // The rule on raw (unnormalized) inputs: the network's trace, one update per batch.
         for _ in 0..3000 {
             let x: Vec<f32> = (0..20).flat_map(|_| sample(&mut rng)).collect();
-            let u = Matrix::from_vec(20, 3, x).unwrap();
-            let mut trace = Vec::new();
-            net.forward(&u, &mut trace, Some(20)).unwrap();
-            let t = &trace[0];
-            let mut recon = Matrix::zeros(20, 3);
-            matmul(&mut recon, &t.net, Op::N, &net.weights[0], Op::N, false).unwrap();
-            let mut r = t.input.clone();
-            r.data.iter_mut().zip(&recon.data).for_each(|(r, u)| *r -= u);
-            let fy = Matrix::from_vec(20, 1, t.net.data.iter().map(|y| y * 0.005 / 20.0).collect()).unwrap();
-            matmul(&mut net.weights[0], &fy, Op::T, &r, Op::N, true).unwrap();
+            rule_step(&mut net, &Matrix::from_vec(20, 3, x).unwrap(), 0.005);
         }
         let w = net.weights[0].row(0);
         let cos = crate::tensor::dot(w, &v) / crate::tensor::dot(w, w).sqrt();
@@ -1349,26 +1355,19 @@ mod tests {
             feedback: None,
             layerwise_epochs: None,
         };
-        let net = ActivationNet::init(&config, 2).unwrap();
+        let mut net = ActivationNet::init(&config, 2).unwrap();
         let before = net.weight_energy(0);
-        let mut learner = ActivationLearner::new(net).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..4000 {
             // The rule (eq. 19) on the raw samples as the network input (the learner would scale
             // them to unit norm), at a small rate.
-            let x = anisotropic(&mut rng, 20);
-            let mut trace = Vec::new();
-            learner.net.forward(&x, &mut trace, Some(20)).unwrap();
-            let t = &trace[0];
-            let mut r = t.input.clone();
-            matmul_scaled(&mut r, &t.net, Op::N, &learner.net.weights[0], Op::N, true, -1.0).unwrap();
-            matmul_scaled(&mut learner.net.weights[0], &t.net, Op::T, &r, Op::N, true, 0.002 / 20.0).unwrap();
+            rule_step(&mut net, &anisotropic(&mut rng, 20), 0.002);
         }
-        let after = learner.net.weight_energy(0);
+        let after = net.weight_energy(0);
         assert!(before < 0.2 && (after - 3.0).abs() < 0.05, "‖W‖² {before} -> {after}, expected -> 3");
         let x = anisotropic(&mut rng, 500);
         let mut trace = Vec::new();
-        learner.net.forward_eval(&x, &mut trace).unwrap();
+        net.forward_eval(&x, &mut trace).unwrap();
         let mut worst = 0.0f32;
         for b in 0..500 {
             let (xx, yy) = (crate::tensor::dot(x.row(b), x.row(b)), crate::tensor::dot(trace[0].net.row(b), trace[0].net.row(b)));

@@ -37,11 +37,10 @@
 //! as in a plain RBM. The negative phase still pushes every unit away from every reconstruction,
 //! so a unit that rarely wins drifts towards a negative mean digit (about half of the first 100
 //! filters of a 1000-unit run at 30%, by eye). `mask_negative = true` also sets `P1` to 0 where
-//! the unit lost, so that a unit
-//! learns nothing from an example it lost in either phase; measured on MNIST it did worse (228
-//! against 206 validation errors of the linear SVM), so it is off by default, an option to study.
-//! With sparsity 1 nothing is dropped (`S0 = P0`) and the step is exactly the
-//! guide's CD-1 (a test holds it against a plain reference).
+//! the unit lost, so that a unit learns nothing from an example it lost in either phase; measured
+//! on MNIST it did worse (228 against 206 validation errors of the linear SVM), so it is off by
+//! default, an option to study. With sparsity 1 nothing is dropped (`S0 = P0`) and the step is
+//! exactly the guide's CD-1 (a test holds it against a plain reference).
 //!
 //! **How many winners**: `k = ceil(rate * batch)` examples per hidden unit
 //! ([`crate::competition::lifetime::winners_per_unit`]), ties to the earlier example; a rate that
@@ -118,12 +117,10 @@ pub struct WtaRbmConfig {
     pub sparsity: f32,
     /// Gibbs steps of contrastive divergence (CD-k; 1 in the guide and paper B).
     pub cd_steps: usize,
-    /// Also drop the losers from the negative statistics (off by default: worse on MNIST, see the
-    /// module docs): `P1` is set to 0 wherever the unit lost
+    /// Also drop the losers from the negative statistics: `P1` is set to 0 wherever the unit lost
     /// the positive phase's competition for that example, so that a unit learns nothing at all
-    /// from the examples it lost (see the module docs). Off (the default of older checkpoints):
-    /// the negative phase is the plain one, and a unit that rarely wins is pushed away from every
-    /// reconstruction.
+    /// from the examples it lost. Off by default (and in older checkpoints): measured worse on
+    /// MNIST (see the module docs); the negative phase is then the plain one.
     #[serde(default)]
     pub mask_negative: bool,
 }

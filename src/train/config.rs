@@ -154,7 +154,7 @@ impl DataConfig {
             if n == 0 || idx.is_empty() {
                 return Err(Error::param("data.per_class", n, "at least 1 example per class"));
             }
-            // Column-major as the paper's 10 x n grid: the 1st of every class, then the 2nd, ...
+            // Class by class (the rows of the paper's 10 x n grid), each class in the seeded order.
             idx.sort_by_key(|&i| usize::from(train.labels[i]));
             train = train.subset(&idx)?;
         }

@@ -76,13 +76,6 @@ pub fn train_experiment(
             train(&mut learner, spec, train_set, val, test, dir, opts)
         }
         ModelSection::Activation(m) => {
-            if m.label_input && train_set.labels.len() != train_set.len() {
-                return Err(Error::Data(format!(
-                    "activation learning with the label as input needs labelled data: {} labels for {} training examples",
-                    train_set.labels.len(),
-                    train_set.len()
-                )));
-            }
             let net = ActivationNet::init(&m.activation_config(train_set.dim, classes)?, exp.train.seed)?;
             let mut learner = ActivationLearner::new(net)?;
             train(&mut learner, spec, train_set, val, test, dir, opts)

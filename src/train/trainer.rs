@@ -381,9 +381,12 @@ pub fn train<L: Learner>(
             progress.best_epoch = epoch;
             progress.best_val_errors = v.as_ref().and_then(|v| v.errors);
             progress.best_score = v.as_ref().map(|v| v.score);
-            checkpoint::save(&next(&paths.best()), learner.model(), &tag)?;
         }
         checkpoint::save(&next(&paths.last()), learner.model(), &tag)?;
+        if improved {
+            // The same model as `last`: a second name for its file, not a second write.
+            crate::io::atomic::link_atomic(&next(&paths.last()), &next(&paths.best()))?;
+        }
         let mut meta: std::collections::HashMap<String, String> = opt.state_metadata().into_iter().collect();
         meta.insert("epoch".into(), epoch.to_string());
         save_tensors(&next(&paths.last_state()), &opt.state_tensors(), meta)?;
