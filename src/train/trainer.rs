@@ -14,7 +14,8 @@
 //! **Commits.** The model (`last.safetensors`), the optimizer state (`last.state.safetensors`),
 //! the best model when it improved (`best.safetensors`) and the progress (`progress.json`) of an
 //! epoch form one unit: the three checkpoints are first written beside their final names
-//! (`*.next.safetensors`, each atomically), then `progress.json` is written (the commit point), then
+//! (`*.next.safetensors`, each atomically; the best one, being the same model, as a hard link to
+//! the last one, [`crate::io::atomic::link_atomic`]), then `progress.json` is written (the commit point), then
 //! the three are renamed into place. A run killed at any instant resumes exactly: on resume the
 //! `next` files of a committed epoch are renamed into place, those of an uncommitted one removed,
 //! leftover temporary files of interrupted writes removed, and the epochs recorded in the three
