@@ -101,6 +101,40 @@ pub fn matmul(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumu
 /// the GEMM, so that `c += s a b` (a learning rule's update, a residual `x - y w`) needs no
 /// temporary.
 pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op, accumulate: bool, scale: f32) -> Result<()> {
+    let (rows, cols) = (c.rows, c.cols);
+    gemm_view(&mut c.data, (rows, cols), a.view(), op_a, b.view(), op_b, accumulate, scale)
+}
+
+/// A borrowed row-major `rows x cols` block of values: a matrix, or a run of its rows (one time
+/// step of a stack of recurrent states), as an operand of [`gemm_view`].
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub data: &'a [f32],
+}
+
+impl<'a> View<'a> {
+    /// Rows `start..end` of the view.
+    pub fn rows_range(&self, start: usize, end: usize) -> View<'a> {
+        View { rows: end - start, cols: self.cols, data: &self.data[start * self.cols..end * self.cols] }
+    }
+}
+
+impl Matrix {
+    /// The whole matrix as a [`View`].
+    pub fn view(&self) -> View<'_> {
+        View { rows: self.rows, cols: self.cols, data: &self.data }
+    }
+}
+
+/// [`matmul_scaled`] on views: `c` (`c_shape`, row-major) `= beta_c * c + scale * op(a) * op(b)`.
+/// Every shape and buffer length is checked; a mismatch is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_view(c: &mut [f32], c_shape: (usize, usize), a: View<'_>, op_a: Op, b: View<'_>, op_b: Op, accumulate: bool, scale: f32) -> Result<()> {
     let (m, k) = match op_a {
         Op::N => (a.rows, a.cols),
         Op::T => (a.cols, a.rows),
@@ -109,11 +143,18 @@ pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op,
         Op::N => (b.rows, b.cols),
         Op::T => (b.cols, b.rows),
     };
-    if k != k2 || c.rows != m || c.cols != n {
+    if k != k2 || c_shape != (m, n) {
         return Err(Error::shape(
             "matmul",
-            format!("op(a) {m}x{k} * op(b) {k2}x{n} into {}x{}", c.rows, c.cols),
+            format!("op(a) {m}x{k} * op(b) {k2}x{n} into {}x{}", c_shape.0, c_shape.1),
             "inner dimensions equal and the output of the product's shape",
+        ));
+    }
+    if a.data.len() != a.rows * a.cols || b.data.len() != b.rows * b.cols || c.len() != m * n {
+        return Err(Error::shape(
+            "matmul buffers",
+            format!("{} / {} / {} values", a.data.len(), b.data.len(), c.len()),
+            format!("{} / {} / {}", a.rows * a.cols, b.rows * b.cols, m * n),
         ));
     }
     if m == 0 || n == 0 {
@@ -121,7 +162,7 @@ pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op,
     }
     if k == 0 {
         if !accumulate {
-            c.data.fill(0.0);
+            c.fill(0.0);
         }
         return Ok(());
     }
@@ -140,16 +181,16 @@ pub fn matmul_scaled(c: &mut Matrix, a: &Matrix, op_a: Op, b: &Matrix, op_b: Op,
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the shapes were checked above, so every index the strides reach lies inside the three
-    // buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
+    // SAFETY: the shapes and buffer lengths were checked above, so every index the strides reach
+    // lies inside the three buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.data.as_mut_ptr(),
+            c.as_mut_ptr(),
             1,
-            c.cols as isize,
+            n as isize,
             accumulate,
             a.data.as_ptr(),
             a_cs,

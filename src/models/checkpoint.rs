@@ -29,6 +29,7 @@ use crate::io::{Named, load_tensors, save_tensors};
 use crate::models::activation::ActivationNet;
 use crate::models::conv::ConvNet;
 use crate::models::conv_wta::ConvWta;
+use crate::models::drsae::Drsae;
 use crate::models::fc_wta::FcWta;
 use crate::models::mlp::Mlp;
 use crate::models::wta_rbm::WtaRbm;
@@ -148,6 +149,9 @@ pub enum AnyModel {
     /// An activation-learning network ([`ActivationNet`], paper C): a classifier when it takes the
     /// label as input.
     Activation(ActivationNet),
+    /// A discriminative recurrent sparse auto-encoder ([`Drsae`], paper D): a classifier when it
+    /// has classes.
+    Drsae(Drsae),
 }
 
 impl AnyModel {
@@ -169,6 +173,7 @@ impl AnyModel {
             AnyModel::ConvWta(_) => ConvWta::KIND,
             AnyModel::WtaRbm(_) => WtaRbm::KIND,
             AnyModel::Activation(_) => ActivationNet::KIND,
+            AnyModel::Drsae(_) => Drsae::KIND,
         }
     }
 
@@ -183,6 +188,7 @@ impl AnyModel {
             AnyModel::ConvWta(m) => AnyModel::ConvWta(ConvWta::init(&m.config, seed)?),
             AnyModel::WtaRbm(m) => AnyModel::WtaRbm(WtaRbm::init(&m.config, seed)?),
             AnyModel::Activation(m) => AnyModel::Activation(ActivationNet::init(&m.config, seed)?),
+            AnyModel::Drsae(m) => AnyModel::Drsae(Drsae::init(&m.config, seed)?),
         })
     }
 
@@ -192,6 +198,7 @@ impl AnyModel {
         match self {
             AnyModel::Mlp(_) | AnyModel::Conv(_) => true,
             AnyModel::Activation(m) => m.config.classes > 0,
+            AnyModel::Drsae(m) => m.config.classes > 0,
             AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => false,
         }
     }
@@ -202,7 +209,8 @@ impl AnyModel {
             AnyModel::Mlp(m) => Some(m.errors(data)),
             AnyModel::Conv(m) => Some(m.errors(data)),
             AnyModel::Activation(m) if m.config.classes > 0 => Some(m.errors(data)),
-            AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
+            AnyModel::Drsae(m) if m.config.classes > 0 => Some(m.errors(data)),
+            AnyModel::Drsae(_) | AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -213,7 +221,8 @@ impl AnyModel {
             AnyModel::Mlp(m) => Some(m.predict(x, 500).map(|p| (p, m.config.classes))),
             AnyModel::Conv(m) => Some(m.predict(x, 200).map(|p| (p, m.config.classes))),
             AnyModel::Activation(m) if m.config.classes > 0 => Some(m.predict(x).map(|p| (p, m.config.classes))),
-            AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
+            AnyModel::Drsae(m) if m.config.classes > 0 => Some(m.predict(x).map(|p| (p, m.config.classes))),
+            AnyModel::Drsae(_) | AnyModel::Activation(_) | AnyModel::FcWta(_) | AnyModel::ConvWta(_) | AnyModel::WtaRbm(_) => None,
         }
     }
 
@@ -239,6 +248,7 @@ impl AnyModel {
             AnyModel::ConvWta(m) => m,
             AnyModel::WtaRbm(m) => m,
             AnyModel::Activation(m) => m,
+            AnyModel::Drsae(m) => m,
         }
     }
 
@@ -262,13 +272,14 @@ pub fn load_any(path: &Path) -> Result<(AnyModel, HashMap<String, String>)> {
         k if k == ConvWta::KIND => AnyModel::ConvWta(from_tensors::<ConvWta>(path, &config, &mut tensors, "")?),
         k if k == WtaRbm::KIND => AnyModel::WtaRbm(from_tensors::<WtaRbm>(path, &config, &mut tensors, "")?),
         k if k == ActivationNet::KIND => AnyModel::Activation(from_tensors::<ActivationNet>(path, &config, &mut tensors, "")?),
+        k if k == Drsae::KIND => AnyModel::Drsae(from_tensors::<Drsae>(path, &config, &mut tensors, "")?),
         other => return Err(Error::format(path, format!("unknown model kind {other:?}; this build knows: {}", KINDS.join(", ")))),
     };
     Ok((model, meta))
 }
 
 /// The model kinds [`load_any`] reads.
-pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation"];
+pub const KINDS: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation", "drsae"];
 
 /// Loads an MLP checkpoint (either format).
 pub fn load_mlp(path: &Path) -> Result<Mlp> {

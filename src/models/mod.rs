@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod conv;
 pub mod conv_spec;
 pub mod conv_wta;
+pub mod drsae;
 pub mod encoder;
 pub mod fc_wta;
 pub mod learner;

@@ -224,6 +224,9 @@ pub enum ModelSection {
     /// `type = "activation"`: activation learning by the local competitive rule (paper C;
     /// [`crate::models::activation`]).
     Activation(ActivationSection),
+    /// `type = "drsae"`: a discriminative recurrent sparse auto-encoder (paper D;
+    /// [`crate::models::drsae`]).
+    Drsae(DrsaeSection),
 }
 
 impl Default for ModelSection {
@@ -233,7 +236,7 @@ impl Default for ModelSection {
 }
 
 /// The model types an experiment file may name.
-pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation"];
+pub const MODEL_TYPES: &[&str] = &["mlp", "conv", "fc-wta", "conv-wta", "wta-rbm", "activation", "drsae"];
 
 impl ModelSection {
     /// The `type` of the section.
@@ -245,6 +248,7 @@ impl ModelSection {
             ModelSection::ConvWta(_) => "conv-wta",
             ModelSection::WtaRbm(_) => "wta-rbm",
             ModelSection::Activation(_) => "activation",
+            ModelSection::Drsae(_) => "drsae",
         }
     }
 
@@ -280,6 +284,7 @@ impl Serialize for ModelSection {
             ModelSection::ConvWta(m) => ("conv-wta", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::WtaRbm(m) => ("wta-rbm", toml::Value::try_from(m).map_err(S::Error::custom)?),
             ModelSection::Activation(m) => ("activation", toml::Value::try_from(m).map_err(S::Error::custom)?),
+            ModelSection::Drsae(m) => ("drsae", toml::Value::try_from(m).map_err(S::Error::custom)?),
         };
         if let toml::Value::Table(t) = &mut value {
             // `type` first, for people reading the file.
@@ -327,6 +332,10 @@ impl<'de> Deserialize<'de> for ModelSection {
                 .try_into()
                 .map(ModelSection::Activation)
                 .map_err(|e| D::Error::custom(format!("[model] of type \"activation\": {}", e.message()))),
+            "drsae" => body
+                .try_into()
+                .map(ModelSection::Drsae)
+                .map_err(|e| D::Error::custom(format!("[model] of type \"drsae\": {}", e.message()))),
             other => Err(D::Error::custom(format!(
                 "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
                 MODEL_TYPES.join(", ")
@@ -641,6 +650,80 @@ impl ActivationSection {
         };
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// The `[model]` settings of a DrSAE (`type = "drsae"`, paper D; see [`crate::models::drsae`]);
+/// the input width and the classes come from the data. Defaults are the paper's (section 2).
+///
+/// ```toml
+/// [model]
+/// type = "drsae"
+/// hidden = 400                # n (Table 1: 400 or 200)
+/// steps = 11                  # T of eq. 1 (Table 1: 11 or 2)
+/// lambda = 0.005              # eq. 2 (not given by the paper)
+/// loss = "unsupervised"       # pretraining on L^U (eq. 2); "supervised": fine-tuning on L^U + L^S
+/// init = "ista"               # or "random"; ignored when train.init_from loads a pretrained model
+/// # encoder_bound = 0.1136    # rows of E (default 1.25 / T); decoder_bound = 1, classifier_bound = 5
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrsaeSection {
+    /// Hidden units `n`.
+    pub hidden: usize,
+    /// Iterations `T`.
+    pub steps: usize,
+    /// The sparsity weight of eq. 2.
+    pub lambda: f32,
+    /// The phase's loss.
+    pub loss: crate::models::drsae::DrsaeLoss,
+    /// The initialisation.
+    pub init: crate::models::drsae::DrsaeInit,
+    /// Bound on `E`'s rows (unset: `1.25 / T`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_bound: Option<f32>,
+    /// Bound on `D`'s columns.
+    pub decoder_bound: f32,
+    /// Bound on `C`'s rows.
+    pub classifier_bound: f32,
+    /// The further division of `C`'s learning rate.
+    pub classifier_lr_divisor: f32,
+}
+
+impl Default for DrsaeSection {
+    fn default() -> Self {
+        let c = crate::models::drsae::DrsaeConfig::new(1, 400, 11, 0).unwrap_or_else(|_| unreachable!("the paper's defaults are valid"));
+        DrsaeSection {
+            hidden: c.hidden,
+            steps: c.steps,
+            lambda: c.lambda,
+            loss: crate::models::drsae::DrsaeLoss::Unsupervised,
+            init: c.init,
+            encoder_bound: None,
+            decoder_bound: c.decoder_bound,
+            classifier_bound: c.classifier_bound,
+            classifier_lr_divisor: c.classifier_lr_divisor,
+        }
+    }
+}
+
+impl DrsaeSection {
+    /// The architecture for `input` values and `classes` classes (checked).
+    pub fn drsae_config(&self, input: usize, classes: usize) -> Result<crate::models::drsae::DrsaeConfig> {
+        let c = crate::models::drsae::DrsaeConfig {
+            input,
+            hidden: self.hidden,
+            steps: self.steps,
+            classes,
+            lambda: self.lambda,
+            encoder_bound: self.encoder_bound,
+            decoder_bound: self.decoder_bound,
+            classifier_bound: self.classifier_bound,
+            classifier_lr_divisor: self.classifier_lr_divisor,
+            init: self.init,
+        };
+        c.validate()?;
+        Ok(c)
     }
 }
 
