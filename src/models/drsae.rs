@@ -970,3 +970,217 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
     let u2: f64 = rng.random_range(0.0..1.0);
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn data(rows: usize, cols: usize, seed: u64) -> Matrix {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = Matrix::from_vec(rows, cols, (0..rows * cols).map(|_| rng.random_range(0.0..1.0)).collect()).unwrap();
+        scale_rows(&mut x, 1.0);
+        x
+    }
+
+    /// A small DrSAE with a nonzero, non-ISTA explaining-away matrix and classifier, so that every
+    /// term of the gradient is exercised.
+    fn net(m: usize, n: usize, steps: usize, classes: usize, seed: u64) -> Drsae {
+        let config = DrsaeConfig { lambda: 0.05, ..DrsaeConfig::new(m, n, steps, classes).unwrap() };
+        let mut d = Drsae::init_seeded(&config, seed).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed + 100);
+        d.encoder.data.iter_mut().for_each(|v| *v = rng.random_range(-0.6..0.8));
+        d.explain.data.iter_mut().for_each(|v| *v += rng.random_range(-0.3..0.3));
+        d.threshold.iter_mut().for_each(|v| *v = rng.random_range(-0.1..0.1));
+        d.classifier.data.iter_mut().for_each(|v| *v = rng.random_range(-1.0..1.0));
+        d
+    }
+
+    fn pattern(d: &Drsae, x: &Matrix) -> Vec<bool> {
+        let mut ws = DrsaeWorkspace::default();
+        d.encode_iterates(x, &mut ws).unwrap();
+        ws.z.iter().map(|&v| v > 0.0).collect()
+    }
+
+    fn check_gradients(d: &Drsae, x: &Matrix, labels: &[u8], loss: DrsaeLoss) {
+        let mut ws = DrsaeWorkspace::default();
+        let mut grads = Drsae::zeros_of(&d.config).unwrap();
+        d.forward(x, loss == DrsaeLoss::Supervised, &mut ws).unwrap();
+        d.backward(x, labels, loss, &mut ws, &mut grads).unwrap();
+        let base = pattern(d, x);
+        let value = |m: &Drsae| {
+            let mut w = DrsaeWorkspace::default();
+            m.forward(x, loss == DrsaeLoss::Supervised, &mut w).unwrap();
+            m.losses(x, labels, &w).total(loss)
+        };
+        let eps = 1e-3f32;
+        let mut checked = 0;
+        let names: Vec<String> = d.params().iter().map(|p| p.name.to_string()).collect();
+        for (pi, name) in names.iter().enumerate() {
+            let len = d.params()[pi].data.len();
+            for idx in 0..len {
+                let (mut plus, mut minus) = (d.clone(), d.clone());
+                plus.params_mut()[pi].data[idx] += eps;
+                minus.params_mut()[pi].data[idx] -= eps;
+                if pattern(&plus, x) != base || pattern(&minus, x) != base {
+                    continue; // a ReLU switched: the loss is not differentiable across the step
+                }
+                let fd = (value(&plus) - value(&minus)) / (2.0 * f64::from(eps));
+                let an = f64::from(grads.params()[pi].data[idx]);
+                assert!((fd - an).abs() <= 1e-3 + 1e-2 * fd.abs(), "{name}[{idx}] (T = {}): finite differences {fd}, BPTT {an}", d.config.steps);
+                checked += 1;
+            }
+        }
+        assert!(checked > len_all(d) / 2, "only {checked} of {} entries checked", len_all(d));
+    }
+
+    fn len_all(d: &Drsae) -> usize {
+        d.params().iter().map(|p| p.data.len()).sum()
+    }
+
+    #[test]
+    fn bptt_matches_finite_differences_for_both_losses_and_several_depths() {
+        let x = data(7, 6, 1);
+        let labels = [0u8, 1, 2, 1, 0, 2, 2];
+        for steps in [1, 2, 5] {
+            let d = net(6, 5, steps, 3, 2 + steps as u64);
+            check_gradients(&d, &x, &labels, DrsaeLoss::Unsupervised);
+            check_gradients(&d, &x, &labels, DrsaeLoss::Supervised);
+        }
+    }
+
+    #[test]
+    fn the_unsupervised_loss_gives_the_classifier_no_gradient() {
+        let x = data(5, 6, 3);
+        let d = net(6, 5, 3, 3, 4);
+        let mut ws = DrsaeWorkspace::default();
+        let mut g = Drsae::zeros_of(&d.config).unwrap();
+        d.forward(&x, false, &mut ws).unwrap();
+        g.classifier.data.fill(1.0);
+        d.backward(&x, &[], DrsaeLoss::Unsupervised, &mut ws, &mut g).unwrap();
+        assert!(g.classifier.data.iter().all(|&v| v == 0.0));
+        assert!(g.explain.data.iter().any(|&v| v != 0.0));
+    }
+
+    /// Eq. 4: an ISTA-initialised DrSAE with many iterations reaches the non-negative sparse code
+    /// minimising L^U, checked by its optimality conditions (not by running ISTA again): with
+    /// `r = D^T (x - D z)`, every active unit has `r_i = lambda` and every silent one `r_i <= lambda`.
+    #[test]
+    fn ista_initialisation_with_many_iterations_reaches_the_nonnegative_lasso_solution() {
+        let (m, n) = (12, 20);
+        let config = DrsaeConfig { lambda: 0.05, ..DrsaeConfig::new(m, n, 3000, 0).unwrap() };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut dict = Matrix::from_vec(m, n, (0..m * n).map(|_| normal(&mut rng)).collect()).unwrap();
+        scale_columns(&mut dict, 1.0);
+        let alpha = 1.0 / max_eigenvalue(&dict);
+        let d = Drsae::ista(&config, dict.clone(), alpha).unwrap();
+        let x = data(4, m, 10);
+        let zs = d.iterates(&x).unwrap();
+        let z = &zs[config.steps - 1];
+        let mut active = 0;
+        for r in 0..x.rows {
+            let zr = z.row(r);
+            let residual: Vec<f32> = (0..m).map(|i| x.row(r)[i] - (0..n).map(|j| dict.data[i * n + j] * zr[j]).sum::<f32>()).collect();
+            for j in 0..n {
+                let corr: f32 = (0..m).map(|i| dict.data[i * n + j] * residual[i]).sum();
+                if zr[j] > 1e-6 {
+                    active += 1;
+                    assert!((corr - config.lambda).abs() < 2e-3, "example {r} unit {j}: active with correlation {corr}, expected lambda");
+                } else {
+                    assert!(corr <= config.lambda + 2e-3, "example {r} unit {j}: silent with correlation {corr} > lambda");
+                }
+            }
+        }
+        assert!(active > 0 && active < x.rows * n, "{active} active units: a trivial code");
+        // And the loss of eq. 2 does not increase along the iterations (ISTA is a descent method).
+        let loss = |t: usize| -> f64 {
+            let z = &zs[t];
+            (0..x.rows)
+                .map(|r| {
+                    let rec: f64 = (0..m)
+                        .map(|i| f64::from(x.row(r)[i] - (0..n).map(|j| dict.data[i * n + j] * z.row(r)[j]).sum::<f32>()).powi(2))
+                        .sum();
+                    0.5 * rec + f64::from(config.lambda) * z.row(r).iter().map(|&v| f64::from(v)).sum::<f64>()
+                })
+                .sum()
+        };
+        assert!((1..200).all(|t| loss(t) <= loss(t - 1) + 1e-6));
+    }
+
+    #[test]
+    fn the_unrolled_dense_stack_computes_the_iterates_and_the_classes() {
+        let d = net(6, 5, 4, 3, 11);
+        let x = data(9, 6, 12);
+        let stack = d.unrolled_stack().unwrap();
+        assert_eq!(stack.hidden.len(), 4);
+        let zs = d.iterates(&x).unwrap();
+        for r in 0..x.rows {
+            let mut h: Vec<f32> = x.row(r).to_vec();
+            for (t, (w, b, _)) in stack.hidden.iter().enumerate() {
+                h = (0..w.rows).map(|o| (b[o] + w.row(o).iter().zip(&h).map(|(a, v)| a * v).sum::<f32>()).max(0.0)).collect();
+                for j in 0..5 {
+                    assert!((h[j] - zs[t].row(r)[j]).abs() < 1e-3, "t {t} unit {j}: {} vs {}", h[j], zs[t].row(r)[j]);
+                }
+                for i in 0..6 {
+                    assert!((h[5 + i] - (x.row(r)[i] + CARRY)).abs() < 1e-3, "the carried input");
+                }
+            }
+            let (w, _) = stack.output.as_ref().unwrap();
+            let logits: Vec<f32> = (0..3).map(|k| w.row(k).iter().zip(&h).map(|(a, v)| a * v).sum()).collect();
+            let best = crate::competition::argmax_first(&logits);
+            assert_eq!(best, d.predict(x.row(r)).unwrap()[0]);
+        }
+    }
+
+    #[test]
+    fn the_encoder_gives_one_layer_per_iteration_and_z_t_as_features() {
+        let d = net(6, 5, 3, 3, 13);
+        let x = data(4, 6, 14);
+        let enc: &dyn Encoder = &d;
+        assert_eq!(enc.layers().len(), 3);
+        let mut out = Vec::new();
+        enc.encode(&x, 2, &mut out).unwrap();
+        let zs = d.iterates(&x).unwrap();
+        assert_eq!(out[1].out.data, zs[1].data);
+        assert_eq!(out[1].winners, zs[1].data.iter().map(|&v| v > 0.0).collect::<Vec<_>>());
+        assert_eq!(enc.features(&x).unwrap().data, zs[2].data);
+        assert!(enc.encode(&x, 4, &mut out).is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_errors_naming_the_field() {
+        let e = DrsaeConfig::new(784, 400, 0, 10).unwrap_err().to_string();
+        assert!(e.contains("model.steps") && e.contains('0'), "{e}");
+        let e = DrsaeConfig::new(784, 0, 11, 10).unwrap_err().to_string();
+        assert!(e.contains("model.hidden"), "{e}");
+        for (field, c) in [
+            ("model.decoder_bound", DrsaeConfig { decoder_bound: 0.0, ..DrsaeConfig::new(4, 3, 2, 2).unwrap() }),
+            ("model.classifier_bound", DrsaeConfig { classifier_bound: -1.0, ..DrsaeConfig::new(4, 3, 2, 2).unwrap() }),
+            ("model.encoder_bound", DrsaeConfig { encoder_bound: Some(f32::NAN), ..DrsaeConfig::new(4, 3, 2, 2).unwrap() }),
+            ("model.lambda", DrsaeConfig { lambda: -0.1, ..DrsaeConfig::new(4, 3, 2, 2).unwrap() }),
+        ] {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let d = net(4, 3, 2, 0, 1);
+        let e = DrsaeLearner::new(d, DrsaeLoss::Supervised).unwrap_err().to_string();
+        assert!(e.contains("supervised"), "{e}");
+        let d = net(4, 3, 2, 2, 1);
+        let e = d.iterates(&Matrix::zeros(2, 5)).unwrap_err().to_string();
+        assert!(e.contains("2 x 5") && e.contains("4 values"), "{e}");
+    }
+
+    #[test]
+    fn the_rules_scale_rates_by_repetitions_and_bound_the_matrices() {
+        let d = net(6, 5, 11, 3, 1);
+        let l = DrsaeLearner::new(d, DrsaeLoss::Supervised).unwrap();
+        let rules = l.rules();
+        let find = |name: &str| rules.iter().find(|r| r.params == name).unwrap().clone();
+        assert_eq!(find("encoder.weight").lr_scale, Some(1.0 / 11.0));
+        assert_eq!(find("encoder.weight").max_norm_rows, Some(1.25 / 11.0));
+        assert_eq!(find("explain.weight").lr_scale, Some(0.1));
+        assert_eq!(find("decoder.weight").max_norm_cols, Some(1.0));
+        assert_eq!(find("classifier.weight").lr_scale, Some(0.2));
+        assert_eq!(find("classifier.weight").max_norm_rows, Some(5.0));
+    }
+}
