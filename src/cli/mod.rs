@@ -44,7 +44,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Train a competitive MLP from flags or a TOML experiment file.
     Train(train::TrainArgs),
-    /// Run an experiment file (`kind = "train"`: a training run; `kind = "sinusoid"`: paper E, Figure 1; `kind = "anomaly"`: paper C, section VI.A).
+    /// Run an experiment file (`kind = "train"`: a training run; `kind = "sinusoid"`: paper E, Figure 1; `kind = "anomaly"`: paper C, section VI.A; `kind = "phases"`: pretraining then fine-tuning, paper D).
     Run(train::RunArgs),
     /// Test error and confusion matrix of a checkpoint on a dataset.
     Eval(eval::EvalArgs),

@@ -217,6 +217,14 @@ pub fn run_file(args: RunArgs) -> Result<()> {
             create_out_dir(out_flag(args.out.is_some()), &out)?;
             crate::experiments::sinusoid::run_file(&text, &args.file, Some(&out), &opts).map(|_| ())
         }
+        Some("phases") => {
+            let results = crate::experiments::phases::run_file(&text, &args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
+            for r in &results {
+                println!("== phase {}", r.phase);
+                print_outcome(&r.outcome);
+            }
+            Ok(())
+        }
         Some("anomaly") => {
             let results = crate::experiments::anomaly::run_file(&text, &args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
             print!("{}", results.table());
@@ -225,7 +233,7 @@ pub fn run_file(args: RunArgs) -> Result<()> {
         other => Err(Error::format(
             &args.file,
             format!(
-                "kind = {}: expected \"train\", \"sinusoid\" or \"anomaly\"",
+                "kind = {}: expected \"train\", \"phases\", \"sinusoid\" or \"anomaly\"",
                 other.map_or("(not a string)".into(), |k| format!("{k:?}"))
             ),
         )),
@@ -248,9 +256,7 @@ fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOp
 
 /// Loads the experiment's data and trains its model (whatever its `[model] type`) into `out`.
 pub fn train_experiment(exp: &Experiment, out: &std::path::Path, opts: &RunOptions) -> Result<TrainOutcome> {
-    let (train, val, test) = crate::data::load_split(&exp.data.source, exp.data.validation, exp.data.l2_normalize)?;
-    let (train, val) = exp.data.select(train, val)?;
-    crate::train::train_experiment(exp, &train, &val, Some(&test), out, opts)
+    crate::train::run::load_and_train(exp, out, opts)
 }
 
 /// Prints the summary of a run on standard output.

@@ -24,6 +24,7 @@ pub mod activation_inference;
 pub mod anomaly;
 pub mod knn;
 pub mod map;
+pub mod phases;
 pub mod regions;
 pub mod retrieval;
 pub mod robustness;

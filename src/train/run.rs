@@ -97,6 +97,14 @@ pub fn train_experiment(
     Ok(outcome)
 }
 
+/// Loads the experiment's data (`[data]`: source, validation split, normalisation, selection) and
+/// trains its model (whatever its `[model] type`) into the run folder `out`.
+pub fn load_and_train(exp: &Experiment, out: &Path, opts: &RunOptions) -> Result<TrainOutcome> {
+    let (train_set, val, test) = crate::data::load_split(&exp.data.source, exp.data.validation, exp.data.l2_normalize)?;
+    let (train_set, val) = exp.data.select(train_set, val)?;
+    train_experiment(exp, &train_set, &val, Some(&test), out, opts)
+}
+
 /// A DrSAE phase that starts from `from` (fine-tuning after pretraining, section 2) needs a DrSAE
 /// checkpoint of the same input, units and classes: anything else is an error naming the file, what
 /// it holds and what was expected (rather than a silent partial copy).
