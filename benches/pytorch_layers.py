@@ -13,6 +13,8 @@ weights, the biases and the input (the input has ``requires_grad``). Ops (same n
 * ``local9x9_1to16`` / ``local9x9_16to16``: a locally connected 9x9 layer, C->16 units per location,
   padding 4 (28x28 locations): ``F.unfold`` + ``torch.einsum("nkl,lok->nol")`` with a per-location
   weight ``[784, 16, C*81]`` and a bias ``[16, 28, 28]``.
+* ``drsae_784x400x11`` (paper D): one SGD step of the DrSAE 784-400^11-10, fine-tuning loss by
+  autograd through the unrolled iterations, with the norm projections.
 * ``activation_1064x2`` (paper C): one step of the local competitive rule (eq. 19) on a
   1064-1064(std-abs)-1064 network (784 pixels + a 10 x 28 label code in, two layers of 1064, batch
   100), no autograd: per layer ``y = x @ w.T``, ``r = x - y @ w``, ``w += lr/B y.T @ r``, std-abs
@@ -65,6 +67,7 @@ OPS = (
     "activation_1064x2",
     "activation_classify_1064x2",
     "activation_generate_1064x2",
+    "drsae_784x400x11",
 )
 
 
@@ -290,6 +293,57 @@ class Ops:
 
         return (n, 1, 28, 28), (n, hidden), step
 
+    def drsae(self, hidden, steps, lam=0.005):
+        """One SGD-momentum step of a DrSAE (paper D, section 2) written as a PyTorch user would:
+        E x computed once, the T iterations unrolled in Python, autograd for BPTT, L^U + L^S with
+        the classifier on z^T / ||z^T||, per-matrix learning rates (E, b: / T; S: / (T - 1); C: / 5)
+        and the norm projections after the step. ISTA initialisation of a random dictionary, like
+        compete's (eq. 4), on l2-normalised random images with random labels."""
+        torch, n = self.torch, self.n
+        F = torch.nn.functional
+        torch.manual_seed(0)
+        d = torch.randn(784, hidden)
+        d = d / d.norm(dim=0, keepdim=True)
+        alpha = 1.25 / steps
+        D = torch.nn.Parameter(d.clone())
+        E = torch.nn.Parameter(alpha * d.t().clone())
+        S = torch.nn.Parameter(torch.eye(hidden) - alpha * d.t() @ d)
+        b = torch.nn.Parameter(torch.full((hidden,), alpha * lam))
+        C = torch.nn.Parameter(0.01 * torch.randn(10, hidden))
+        lr = 0.05
+        opt = torch.optim.SGD(
+            [
+                {"params": [E, b], "lr": lr / steps},
+                {"params": [S], "lr": lr / max(steps - 1, 1)},
+                {"params": [D], "lr": lr},
+                {"params": [C], "lr": lr / 5},
+            ],
+            lr=lr,
+            momentum=0.9,
+        )
+        x = torch_rand(torch, (n, 784), self.gen)
+        x = x / x.norm(dim=1, keepdim=True)
+        y = torch.randint(0, 10, (n,), generator=self.gen)
+
+        def step():
+            opt.zero_grad()
+            drive = x @ E.t() - b
+            z = torch.relu(drive)
+            for _ in range(steps - 1):
+                z = torch.relu(drive + z @ S.t())
+            rec = z @ D.t()
+            lu = 0.5 * ((rec - x) ** 2).sum(1).mean() + lam * z.sum(1).mean()
+            q = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            loss = lu + F.cross_entropy(q @ C.t(), y)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                D.mul_((1.0 / D.norm(dim=0, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
+                E.mul_((alpha / E.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
+                C.mul_((5.0 / C.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
+
+        return (n, 1, 28, 28), (n, 10), step
+
     def activation_net(self):
         torch = self.torch
         torch.manual_seed(0)
@@ -404,6 +458,7 @@ class Ops:
             "activation_1064x2": self.activation_step,
             "activation_classify_1064x2": self.activation_classify,
             "activation_generate_1064x2": self.activation_generate,
+            "drsae_784x400x11": lambda: self.drsae(400, 11),
         }
         return table[name]()
 

@@ -84,6 +84,11 @@ pub fn sequential<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Whether the calling thread runs inside [`sequential`].
+pub fn is_sequential() -> bool {
+    SEQUENTIAL.with(std::cell::Cell::get)
+}
+
 /// Number of threads the products may use (rayon's pool size; 1 means sequential).
 pub fn threads() -> usize {
     rayon::current_num_threads()

@@ -23,7 +23,7 @@ use crate::layers::pool::MaxPool2d;
 use crate::tensor::Matrix;
 
 /// The ops, in table order: (name, what it is).
-pub const OPS: [(&str, &str); 16] = [
+pub const OPS: [(&str, &str); 17] = [
     ("conv5x5_1to128", "conv 5x5, 1->128, 28x28, padding 2"),
     ("conv5x5_128to128", "conv 5x5, 128->128, 28x28, padding 2"),
     ("convT11x11_128to1", "transposed conv 11x11, 128->1, 28x28, padding 5"),
@@ -40,6 +40,7 @@ pub const OPS: [(&str, &str); 16] = [
     ("activation_1064x2", "one step of the local competitive rule on a 1064-1064(std-abs)-1064 network (paper C)"),
     ("activation_classify_1064x2", "classification of the batch by 10 label passes, 1064-1064(std-abs)-1064 (paper C)"),
     ("activation_generate_1064x2", "100 Adam steps of generation for the batch, 1064-1064(std-abs)-1064 (paper C)"),
+    ("drsae_784x400x11", "one SGD step of a 784-400^11-10 DrSAE, fine-tuning loss by BPTT, with the norm projections (paper D)"),
 ];
 
 /// Goodfellow et al. (2013)'s MNIST network, as in `experiments/conv-maxout-mnist.toml`.
@@ -243,6 +244,34 @@ fn activation_step(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     Ok(Prepared { input: shape(1064, 1, 1), output: shape(1064, 1, 1), step })
 }
 
+/// One fine-tuning step of a DrSAE (paper D, section 2): forward through the `steps` iterations,
+/// exact BPTT of `L^U + L^S`, SGD with momentum under the model's rates and projections, on l2-
+/// normalised random images with random labels, from the ISTA initialisation.
+fn drsae_step(n: usize, hidden: usize, steps: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
+    use crate::models::Learner;
+    use crate::models::drsae::{Drsae, DrsaeConfig, DrsaeLearner, DrsaeLoss};
+    use crate::train::optim::{Optimizer, OptimizerKind, StepParams};
+    let model = Drsae::init_seeded(&DrsaeConfig::new(784, hidden, steps, 10)?, 1)?;
+    let mut learner = DrsaeLearner::new(model, DrsaeLoss::Supervised)?;
+    let mut opt = Optimizer::new(OptimizerKind::Sgd, learner.model(), learner.rules())?;
+    let params = StepParams { lr: 0.05, momentum: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let mut x = Matrix::from_vec(n, 784, (0..n * 784).map(|_| rng.random::<f32>()).collect())?;
+    for r in 0..n {
+        let row = x.row_mut(r);
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    let y: Vec<u8> = (0..n).map(|_| rng.random_range(0..10u8)).collect();
+    let mut step_rng = ChaCha8Rng::seed_from_u64(1);
+    let step = Box::new(move || {
+        let batch = crate::models::Batch { x: &x, labels: &y, epoch: 1, step: 0, lr: 0.05 };
+        let out = learner.step(&batch, &mut step_rng)?;
+        let (model, grads) = learner.model_and_grads();
+        opt.step(model, grads, params, out.update)
+    });
+    Ok(Prepared { input: shape(1, 28, 28), output: shape(10, 1, 1), step })
+}
+
 fn activation_classify(n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
     let (net, x, _) = activation_setup(n, rng)?;
     let step = Box::new(move || net.predict(&x.data).map(|_| ()));
@@ -276,6 +305,7 @@ fn prepare(name: &str, n: usize, rng: &mut ChaCha8Rng) -> Result<Prepared> {
         "activation_1064x2" => activation_step(n, rng),
         "activation_classify_1064x2" => activation_classify(n, rng),
         "activation_generate_1064x2" => activation_generate(n, rng),
+        "drsae_784x400x11" => drsae_step(n, 400, 11, rng),
         _ => Err(Error::param("--ops", name, format!("one of {}", OPS.map(|o| o.0).join(", ")))),
     }
 }

@@ -51,6 +51,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::competition::Competition;
@@ -360,17 +361,27 @@ impl Drsae {
         let block = b * n;
         ws.pre.resize(steps * block, 0.0);
         ws.z.resize(steps * block, 0.0);
-        let s = self.explain.view();
-        for t in 0..steps {
-            let pre = &mut ws.pre[t * block..(t + 1) * block];
-            pre.copy_from_slice(&ws.drive.data);
-            if t > 0 {
-                let prev = View { rows: b, cols: n, data: &ws.z[(t - 1) * block..t * block] };
-                gemm_view(pre, (b, n), prev, Op::N, s, Op::T, true, 1.0)?;
-            }
-            ws.z[t * block..(t + 1) * block].iter_mut().zip(pre.iter()).for_each(|(z, &a)| *z = a.max(0.0));
-        }
-        Ok(())
+        // The recurrence is independent per example: each thread runs all the iterations of its
+        // own rows (no synchronisation between iterations), its products on that thread alone.
+        let chunks = row_chunks(b);
+        let pres = split_rows(&mut ws.pre[..steps * block], block, &chunks, n);
+        let zs = split_rows(&mut ws.z[..steps * block], block, &chunks, n);
+        let (drive, s) = (&ws.drive, self.explain.view());
+        chunks.par_iter().zip(pres).zip(zs).try_for_each(|((&(r0, r1), mut pres), mut zs)| {
+            crate::tensor::sequential(|| -> Result<()> {
+                let rows = r1 - r0;
+                for t in 0..steps {
+                    pres[t].copy_from_slice(&drive.data[r0 * n..r1 * n]);
+                    let (done, rest) = zs.split_at_mut(t);
+                    if t > 0 {
+                        let prev = View { rows, cols: n, data: &*done[t - 1] };
+                        gemm_view(pres[t], (rows, n), prev, Op::N, s, Op::T, true, 1.0)?;
+                    }
+                    rest[0].iter_mut().zip(pres[t].iter()).for_each(|(z, &a)| *z = a.max(0.0));
+                }
+                Ok(())
+            })
+        })
     }
 
     /// The training forward pass: the iterates, the reconstruction `D z^T`, and (when the model has
@@ -472,18 +483,25 @@ impl Drsae {
         // Backward through the iterations: delta^t = dL/da^t = dL/dz^t on z^t > 0; dL/dz^{t-1} =
         // delta^t S.
         ws.delta.resize(steps * block, 0.0);
-        for t in (0..steps).rev() {
-            {
-                let d = &mut ws.delta[t * block..(t + 1) * block];
-                d.iter_mut().zip(ws.grad_z.data.iter().zip(&ws.z[t * block..(t + 1) * block])).for_each(|(d, (&g, &z))| {
-                    *d = if z > 0.0 { g } else { 0.0 };
-                });
-            }
-            if t > 0 {
-                let d = View { rows: b, cols: n, data: &ws.delta[t * block..(t + 1) * block] };
-                gemm_view(&mut ws.grad_z.data, (b, n), d, Op::N, self.explain.view(), Op::N, false, 1.0)?;
-            }
-        }
+        let chunks = row_chunks(b);
+        let deltas = split_rows(&mut ws.delta[..steps * block], block, &chunks, n);
+        let gzs = split_rows(&mut ws.grad_z.data[..block], block, &chunks, n);
+        let (z, s) = (&ws.z, self.explain.view());
+        chunks.par_iter().zip(deltas).zip(gzs).try_for_each(|((&(r0, r1), mut deltas), mut gz)| {
+            crate::tensor::sequential(|| -> Result<()> {
+                let rows = r1 - r0;
+                let gz = &mut gz[0];
+                for t in (0..steps).rev() {
+                    let zt = &z[t * block + r0 * n..t * block + r1 * n];
+                    deltas[t].iter_mut().zip(gz.iter().zip(zt)).for_each(|(d, (&g, &z))| *d = if z > 0.0 { g } else { 0.0 });
+                    if t > 0 {
+                        let d = View { rows, cols: n, data: &*deltas[t] };
+                        gemm_view(gz, (rows, n), d, Op::N, s, Op::N, false, 1.0)?;
+                    }
+                }
+                Ok(())
+            })
+        })?;
         // dS = sum_{t >= 2} delta^t^T z^{t-1}: one product over the stacked iterations.
         if steps > 1 {
             let d = View { rows: (steps - 1) * b, cols: n, data: &ws.delta[block..] };
@@ -634,6 +652,33 @@ pub struct DrsaeStats {
     pub reconstruction_per_step: Vec<f64>,
     /// Misclassified examples, with a classifier.
     pub errors: Option<usize>,
+}
+
+/// Batches of fewer rows per thread than this run the recurrence on one thread.
+const MIN_CHUNK_ROWS: usize = 16;
+
+/// The row ranges that run the recurrence in parallel: one per thread of the pool (none when the
+/// caller already runs in a parallel task, see [`crate::tensor::sequential`]), at least
+/// [`MIN_CHUNK_ROWS`] rows each.
+fn row_chunks(rows: usize) -> Vec<(usize, usize)> {
+    let k = crate::tensor::threads().min(rows / MIN_CHUNK_ROWS).max(1);
+    let k = if crate::tensor::is_sequential() { 1 } else { k };
+    (0..k).map(|c| (c * rows / k, (c + 1) * rows / k)).collect()
+}
+
+/// `buf` as consecutive blocks of `block` values (one per iteration), each cut into the row ranges
+/// of `chunks` (`cols` values a row): for every chunk, its rows of every block.
+fn split_rows<'a>(buf: &'a mut [f32], block: usize, chunks: &[(usize, usize)], cols: usize) -> Vec<Vec<&'a mut [f32]>> {
+    let mut parts: Vec<Vec<&'a mut [f32]>> = chunks.iter().map(|_| Vec::new()).collect();
+    for blk in buf.chunks_mut(block.max(1)) {
+        let mut rest = blk;
+        for (part, &(r0, r1)) in parts.iter_mut().zip(chunks) {
+            let (head, tail) = rest.split_at_mut((r1 - r0) * cols);
+            part.push(head);
+            rest = tail;
+        }
+    }
+    parts
 }
 
 /// Rows per pass when a whole data set is encoded.
