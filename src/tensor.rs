@@ -139,7 +139,16 @@ impl Matrix {
 /// [`matmul_scaled`] on views: `c` (`c_shape`, row-major) `= beta_c * c + scale * op(a) * op(b)`.
 /// Every shape and buffer length is checked; a mismatch is an error.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_view(c: &mut [f32], c_shape: (usize, usize), a: View<'_>, op_a: Op, b: View<'_>, op_b: Op, accumulate: bool, scale: f32) -> Result<()> {
+pub fn gemm_view(
+    c: &mut [f32],
+    c_shape: (usize, usize),
+    a: View<'_>,
+    op_a: Op,
+    b: View<'_>,
+    op_b: Op,
+    accumulate: bool,
+    scale: f32,
+) -> Result<()> {
     let (m, k) = match op_a {
         Op::N => (a.rows, a.cols),
         Op::T => (a.cols, a.rows),

@@ -80,11 +80,19 @@ impl PhasesExperiment {
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
         let table: toml::Table = toml::from_str(text).map_err(|e| Error::format(origin, e.to_string()))?;
         if let Some(k) = table.keys().find(|k| !TOP_KEYS.contains(&k.as_str())) {
-            return Err(Error::format(origin, format!("unknown key {k:?} in a phases experiment: expected one of {}", TOP_KEYS.join(", "))));
+            return Err(Error::format(
+                origin,
+                format!("unknown key {k:?} in a phases experiment: expected one of {}", TOP_KEYS.join(", ")),
+            ));
         }
         match table.get("kind") {
             Some(toml::Value::String(k)) if k == "phases" => {}
-            other => return Err(Error::format(origin, format!("kind = {}: expected \"phases\"", other.map_or("(none)".into(), |v| v.to_string())))),
+            other => {
+                return Err(Error::format(
+                    origin,
+                    format!("kind = {}: expected \"phases\"", other.map_or("(none)".into(), |v| v.to_string())),
+                ));
+            }
         }
         let name = match table.get("name") {
             None => "phases".to_string(),
@@ -149,6 +157,12 @@ impl PhasesExperiment {
             phases.push(Phase { name: pname, experiment });
         }
         Ok(PhasesExperiment { name, phases, chained })
+    }
+
+    /// Reads and parses a `kind = "phases"` file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
     }
 
     /// The phases with the chained `init_from`s pointing into `out`.

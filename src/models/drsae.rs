@@ -458,12 +458,12 @@ impl Drsae {
         if supervised && self.config.classes > 0 {
             let l = self.config.classes;
             ws.grad_logits.resize(b, l);
-            for r in 0..b {
+            for (r, &y) in labels.iter().enumerate().take(b) {
                 let row = ws.logits.row(r);
                 let lse = log_sum_exp(row);
                 let g = ws.grad_logits.row_mut(r);
                 for (k, gk) in g.iter_mut().enumerate() {
-                    *gk = ((f64::from(row[k]) - lse).exp() as f32 - if k == usize::from(labels[r]) { 1.0 } else { 0.0 }) * inv_b;
+                    *gk = ((f64::from(row[k]) - lse).exp() as f32 - if k == usize::from(y) { 1.0 } else { 0.0 }) * inv_b;
                 }
             }
             matmul(&mut grads.classifier, &ws.grad_logits, Op::T, &ws.unit, Op::N, false)?;
@@ -874,16 +874,15 @@ impl Drsae {
             let inputs = if t == 0 { m } else { width };
             let mut w = Matrix::zeros(width, inputs);
             let mut bias = vec![0.0f32; width];
-            for i in 0..n {
-                let row = &mut w.data[i * inputs..(i + 1) * inputs];
+            for (i, (row, bi)) in w.data.chunks_mut(inputs).zip(bias.iter_mut()).take(n).enumerate() {
                 let e = self.encoder.row(i);
                 if t == 0 {
                     row.copy_from_slice(e);
-                    bias[i] = -self.threshold[i];
+                    *bi = -self.threshold[i];
                 } else {
                     row[..n].copy_from_slice(self.explain.row(i));
                     row[n..].copy_from_slice(e);
-                    bias[i] = -self.threshold[i] - CARRY * e.iter().sum::<f32>();
+                    *bi = -self.threshold[i] - CARRY * e.iter().sum::<f32>();
                 }
             }
             for j in 0..m {
@@ -1017,6 +1016,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // the tests index rows and units as the equations do
 mod tests {
     use super::*;
     use rand::Rng;
@@ -1072,7 +1072,11 @@ mod tests {
                 }
                 let fd = (value(&plus) - value(&minus)) / (2.0 * f64::from(eps));
                 let an = f64::from(grads.params()[pi].data[idx]);
-                assert!((fd - an).abs() <= 1e-3 + 1e-2 * fd.abs(), "{name}[{idx}] (T = {}): finite differences {fd}, BPTT {an}", d.config.steps);
+                assert!(
+                    (fd - an).abs() <= 1e-3 + 1e-2 * fd.abs(),
+                    "{name}[{idx}] (T = {}): finite differences {fd}, BPTT {an}",
+                    d.config.steps
+                );
                 checked += 1;
             }
         }
