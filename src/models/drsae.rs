@@ -975,6 +975,19 @@ impl Learner for DrsaeLearner {
         Ok(Evaluation { score, errors: if self.loss == DrsaeLoss::Supervised { errors } else { None }, metrics })
     }
 
+    /// `L0 105.5, dead units 4, reconstruction 0.0987 (t=1 0.3790 -> t=11 0.0987)`.
+    fn describe_evaluation(&self, e: &Evaluation) -> String {
+        let get = |name: &str| e.metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let steps = self.model.config.steps;
+        match (get("l0"), get("dead_units"), get("reconstruction_error"), get("reconstruction_t1")) {
+            (Some(l0), Some(dead), Some(rec), Some(first)) => format!(
+                "L0 {l0:.1}, dead units {dead}, reconstruction {rec:.4} (t=1 {first:.4} -> t={steps} {:.4})",
+                get(&format!("reconstruction_t{steps}")).unwrap_or(rec)
+            ),
+            _ => String::new(),
+        }
+    }
+
     fn score_name(&self) -> &'static str {
         match self.loss {
             DrsaeLoss::Supervised => "validation errors",

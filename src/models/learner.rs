@@ -91,6 +91,12 @@ pub trait Learner: Send {
     fn rules(&self) -> Vec<ParamRule> {
         Vec::new()
     }
+    /// What the epoch's log line adds about an evaluation beyond its score (e.g. a sparse coder's
+    /// L0 and dead units); empty by default.
+    fn describe_evaluation(&self, evaluation: &Evaluation) -> String {
+        let _ = evaluation;
+        String::new()
+    }
     /// The model's hidden layers, when it has some: the loop then tracks submask flips on request.
     fn encoder(&self) -> Option<&dyn Encoder> {
         None

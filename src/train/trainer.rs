@@ -358,10 +358,11 @@ pub fn train<L: Learner>(
             None => format!("not evaluated (every {} epochs)", cfg.eval_every),
         };
         let summary = format!(
-            "epoch {epoch}: loss {:.4}, {measured}{}{}, {:.1}s",
+            "epoch {epoch}: loss {:.4}, {measured}{}{}{}, {:.1}s",
             record.train_loss,
             test_errors.map(|e| format!(", test errors {e}")).unwrap_or_default(),
             record.flip_rate.map(|f| format!(", flip rate {f:.4}")).unwrap_or_default(),
+            v.as_ref().map(|v| learner.describe_evaluation(v)).filter(|s| !s.is_empty()).map(|s| format!(", {s}")).unwrap_or_default(),
             train_seconds
         );
         if bar.mode() == ProgressMode::Bar {
