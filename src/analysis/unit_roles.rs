@@ -300,7 +300,13 @@ pub struct Connection {
 /// (`S_ij - delta_ij` against `D_i . D_j`, the self-connection included), at most `max_points` of
 /// them: when there are more, every `ceil(count / max_points)`-th in row-major (recipient, source)
 /// order, so the subsample is deterministic.
-pub fn connections(coder: &RecurrentCoder<'_>, roles: &[UnitRole], to: UnitKind, from: UnitKind, max_points: usize) -> Result<Vec<Connection>> {
+pub fn connections(
+    coder: &RecurrentCoder<'_>,
+    roles: &[UnitRole],
+    to: UnitKind,
+    from: UnitKind,
+    max_points: usize,
+) -> Result<Vec<Connection>> {
     let n = coder.units();
     if roles.len() != n {
         return Err(Error::shape("unit roles", format!("{} units", roles.len()), format!("{n}, one per unit of the coder")));

@@ -240,7 +240,14 @@ pub fn units_csv(roles: &[UnitRole], activity: Option<&[UnitActivity]>) -> Strin
 /// `stats` and Figure 9's inputs from `test`, writes every file except `summary.json` into `out`
 /// (created), and returns the report (without checkpoint names). `compare` (e.g. the pretrained
 /// network) adds a second series to Figure 3 and `compare-units.csv`.
-pub fn analyse(model: &Drsae, compare: Option<&Drsae>, stats: &Dataset, test: &Dataset, out: &Path, opts: &UnitsOptions) -> Result<UnitsReport> {
+pub fn analyse(
+    model: &Drsae,
+    compare: Option<&Drsae>,
+    stats: &Dataset,
+    test: &Dataset,
+    out: &Path,
+    opts: &UnitsOptions,
+) -> Result<UnitsReport> {
     opts.validate()?;
     let (m, n, l) = (model.config.input, model.config.hidden, model.config.classes);
     for (what, d) in [("statistics", stats), ("test", test)] {
@@ -354,7 +361,9 @@ pub fn analyse(model: &Drsae, compare: Option<&Drsae>, stats: &Dataset, test: &D
         let rows: Vec<Vec<Tile>> = means
             .into_iter()
             .zip(&top)
-            .map(|(mean, units)| std::iter::once(Tile::Image(mean)).chain(units.iter().map(|&i| Tile::Template(coder.decoder_column(i)))).collect())
+            .map(|(mean, units)| {
+                std::iter::once(Tile::Image(mean)).chain(units.iter().map(|&i| Tile::Template(coder.decoder_column(i)))).collect()
+            })
             .collect();
         write_tile_rows(&written("figure10.png"), &rows, shape, opts.zoom)?;
     }

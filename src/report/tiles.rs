@@ -81,7 +81,8 @@ pub fn write_heatmap(path: &Path, values: &[f32], rows: usize, cols: usize, targ
     let zoom = (target_width / cols).max(1);
     // Each matrix row repeated `stretch` times, so that few rows stay readable.
     let stretch = (cols / (4 * rows)).max(1);
-    let v: Vec<f64> = (0..rows * stretch).flat_map(|r| values[(r / stretch) * cols..(r / stretch + 1) * cols].iter().map(|&x| f64::from(x))).collect();
+    let v: Vec<f64> =
+        (0..rows * stretch).flat_map(|r| values[(r / stretch) * cols..(r / stretch + 1) * cols].iter().map(|&x| f64::from(x))).collect();
     write_grid(path, &[diverging(&v)], (rows * stretch, cols), 1, zoom)
 }
 
