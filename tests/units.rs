@@ -53,6 +53,10 @@ fn analyses_a_small_drsae_on_the_sample() {
     assert_eq!(r.compare.as_ref().unwrap().units, 20);
     assert_eq!(r.figure9_inputs, vec![0, 1, 2]);
     assert_eq!(r.figure8_units.len(), 6);
+    let listed: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
+    for f in FILES.iter().chain(&["compare-units.csv"]) {
+        assert!(listed.iter().any(|l| l == f), "{f} not listed in {listed:?}");
+    }
 
     let csv = std::fs::read_to_string(out.join("units.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();

@@ -83,6 +83,6 @@ pub fn run(args: UnitsArgs) -> Result<()> {
     }
     println!("figure 8     units {:?}", r.figure8_units);
     println!("figure 9     test inputs {:?}", r.figure9_inputs);
-    println!("wrote        {} files in {}", r.files.len() + 1, args.out.display());
+    println!("wrote        {} files in {}", r.files.len(), args.out.display());
     Ok(())
 }

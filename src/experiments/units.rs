@@ -189,6 +189,7 @@ pub fn units(checkpoint: &Path, compare: Option<&Path>, data: &str, out: &Path, 
     let mut report = analyse(&model, other.as_ref(), &train, &test, out, opts)?;
     report.checkpoint = checkpoint.display().to_string();
     report.compare_checkpoint = compare.map(|p| p.display().to_string());
+    report.files.push(PathBuf::from("summary.json"));
     write_json(&out.join("summary.json"), &report)?;
     Ok(report)
 }
