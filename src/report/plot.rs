@@ -152,6 +152,14 @@ struct Figure<'a> {
     series: Vec<(&'a str, Vec<(f64, f64)>)>,
     /// Draw every point as a dot and no lines (a scatter plot, [`point_plot`]).
     dots_only: bool,
+    /// The span of a linear y axis (`None` for a logarithmic one), for [`snap_zero`].
+    y_span: Option<f64>,
+}
+
+/// A tick value within a billionth of the axis span of 0 is 0: plotters' ticks are computed in
+/// floating point, and a tick meant to be 0 can come out as `-5.55e-17`.
+fn snap_zero(v: f64, span: f64) -> f64 {
+    if v.abs() <= span.abs() * 1e-9 { 0.0 } else { v }
 }
 
 /// Draws the figure on an RGB buffer of `WIDTH x HEIGHT` pixels, with `y_axis` as the y coordinate.
@@ -174,8 +182,8 @@ where
         .y_desc(fig.y_label)
         .axis_desc_style(("sans-serif", 20))
         .label_style(("sans-serif", 16))
-        .x_label_formatter(&|v| fmt_tick(*v))
-        .y_label_formatter(&|v| fmt_tick(*v))
+        .x_label_formatter(&|v| fmt_tick(snap_zero(*v, fig.x_range.1 - fig.x_range.0)))
+        .y_label_formatter(&|v| fmt_tick(fig.y_span.map_or(*v, |s| snap_zero(*v, s))))
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(205, 205, 205))
         .draw()
@@ -262,7 +270,8 @@ fn draw(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series
     let points = || kept.iter().flat_map(|(_, p)| p.iter().copied());
     let x_range = linear_range(points().map(|p| p.0), (0.0, 1.0));
     let y_range = if log_y { log_range(points().map(|p| p.1)) } else { linear_range(points().map(|p| p.1), (0.0, 1.0)) };
-    let fig = Figure { title, x_label, y_label, x_range, series: kept, dots_only };
+    let y_span = (!log_y).then_some(y_range.1 - y_range.0);
+    let fig = Figure { title, x_label, y_label, x_range, series: kept, dots_only, y_span };
     let mut buf = vec![255u8; WIDTH as usize * HEIGHT as usize * 3];
     let (lo, hi) = y_range;
     let drawn = if log_y {
@@ -399,6 +408,8 @@ mod tests {
         assert_eq!(fmt_tick(1.5e-4), "1.5e-4");
         assert_eq!(fmt_tick(3e6), "3e6");
         assert_eq!(fmt_tick(-2.5), "-2.5");
+        assert_eq!(fmt_tick(snap_zero(-5.55e-17, 0.3)), "0");
+        assert_eq!(snap_zero(1e-5, 0.3), 1e-5);
     }
 
     #[test]
