@@ -20,6 +20,7 @@ pub mod submasks;
 pub mod svm;
 pub mod train;
 pub mod unit_features;
+pub mod units;
 
 use clap::{Parser, Subcommand};
 
@@ -78,6 +79,8 @@ pub enum Command {
     Complete(complete::CompleteArgs),
     /// Draw the features the most excited units of an activation-learning network's layer detect (paper C, Figure 3).
     UnitFeatures(unit_features::UnitFeaturesArgs),
+    /// Part-units and categorical-units of a DrSAE and paper D's section 3 figures (2, 3, 4, 8, 9, 10): units.csv, summary.json, PNGs.
+    Units(units::UnitsArgs),
 }
 
 /// Most worker threads `--threads` starts (thousands more take minutes to start, or never do).
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Complete(a) => complete::run(a),
         Command::UnitFeatures(a) => unit_features::run(a),
+        Command::Units(a) => units::run(a),
     }
 }
 

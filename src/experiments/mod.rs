@@ -18,7 +18,9 @@
 //! - [`sinusoid`]: shallow against deep nets on a sinusoidal boundary (paper E, Figure 1);
 //! - [`robustness`]: test error on masked images and images with random lines (paper C, Figure 10);
 //! - [`anomaly`]: one-class anomaly detection by the output activation, AUROC per class (paper C,
-//!   section VI.A).
+//!   section VI.A);
+//! - [`units`]: part-units and categorical-units of a DrSAE and the figures of paper D's section 3
+//!   (Figures 2-4, 8-10).
 
 pub mod activation_inference;
 pub mod anomaly;
@@ -30,3 +32,4 @@ pub mod retrieval;
 pub mod robustness;
 pub mod sinusoid;
 pub mod svm;
+pub mod units;

@@ -1,4 +1,5 @@
-//! PNG line plots (learning curves and the like) drawn with `plotters` on its bitmap backend.
+//! PNG line plots (learning curves and the like) and scatter plots of measured points on axes
+//! ([`point_plot`]), drawn with `plotters` on its bitmap backend.
 //!
 //! Text is drawn with `ab_glyph` from the DejaVu Sans font embedded in the binary (crate `dejavu`), so
 //! figures look the same on every machine and need no system font library (fontconfig, freetype).
@@ -149,6 +150,16 @@ struct Figure<'a> {
     x_range: (f64, f64),
     /// Each series' name and drawable points.
     series: Vec<(&'a str, Vec<(f64, f64)>)>,
+    /// Draw every point as a dot and no lines (a scatter plot, [`point_plot`]).
+    dots_only: bool,
+    /// The span of a linear y axis (`None` for a logarithmic one), for [`snap_zero`].
+    y_span: Option<f64>,
+}
+
+/// A tick value within a billionth of the axis span of 0 is 0: plotters' ticks are computed in
+/// floating point, and a tick meant to be 0 can come out as `-5.55e-17`.
+fn snap_zero(v: f64, span: f64) -> f64 {
+    if v.abs() <= span.abs() * 1e-9 { 0.0 } else { v }
 }
 
 /// Draws the figure on an RGB buffer of `WIDTH x HEIGHT` pixels, with `y_axis` as the y coordinate.
@@ -171,8 +182,8 @@ where
         .y_desc(fig.y_label)
         .axis_desc_style(("sans-serif", 20))
         .label_style(("sans-serif", 16))
-        .x_label_formatter(&|v| fmt_tick(*v))
-        .y_label_formatter(&|v| fmt_tick(*v))
+        .x_label_formatter(&|v| fmt_tick(snap_zero(*v, fig.x_range.1 - fig.x_range.0)))
+        .y_label_formatter(&|v| fmt_tick(fig.y_span.map_or(*v, |s| snap_zero(*v, s))))
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(205, 205, 205))
         .draw()
@@ -182,6 +193,15 @@ where
         let color = PALETTE[i % PALETTE.len()];
         let style = color.stroke_width(2);
         let label = if points.is_empty() { format!("{name} (no data)") } else { name.to_string() };
+        if fig.dots_only {
+            let radius = if points.len() <= 2000 { 3 } else { 2 };
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, radius, color.mix(0.6).filled())))
+                .map_err(|e| e.to_string())?
+                .label(format!("{label} ({})", points.len()))
+                .legend(move |(x, y)| Circle::new((x + 12, y), 5, color.filled()));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(points.iter().copied(), style))
             .map_err(|e| e.to_string())?
@@ -232,12 +252,26 @@ pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> std::result::Re
 ///
 /// Errors name `path`: drawing or encoding failures, or the write itself.
 pub fn line_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Result<()> {
+    draw(path, title, x_label, y_label, series, log_y, false)
+}
+
+/// Draws `series` as clouds of dots (no lines), one colour per series, on linear axes, in a
+/// `WIDTH x HEIGHT` PNG at `path`: a scatter plot of measured points, such as paper D's Figures 3
+/// and 4 (one dot per unit or per connection). The legend gives each series' number of drawn
+/// points; dots are translucent so that dense clouds show their density. Skipped points, empty
+/// inputs and errors as for [`line_plot`].
+pub fn point_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    draw(path, title, x_label, y_label, series, false, true)
+}
+
+fn draw(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool, dots_only: bool) -> Result<()> {
     ensure_font()?;
     let kept: Vec<(&str, Vec<(f64, f64)>)> = series.iter().map(|s| (s.name.as_str(), drawable(s, log_y))).collect();
     let points = || kept.iter().flat_map(|(_, p)| p.iter().copied());
     let x_range = linear_range(points().map(|p| p.0), (0.0, 1.0));
     let y_range = if log_y { log_range(points().map(|p| p.1)) } else { linear_range(points().map(|p| p.1), (0.0, 1.0)) };
-    let fig = Figure { title, x_label, y_label, x_range, series: kept };
+    let y_span = (!log_y).then_some(y_range.1 - y_range.0);
+    let fig = Figure { title, x_label, y_label, x_range, series: kept, dots_only, y_span };
     let mut buf = vec![255u8; WIDTH as usize * HEIGHT as usize * 3];
     let (lo, hi) = y_range;
     let drawn = if log_y {
@@ -343,6 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn point_plots_draw_dots_in_series_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("points.png");
+        let a = Series::new("a", (0..3000).map(|i| ((i as f64 * 0.37).sin(), (i as f64 * 0.91).cos())).collect());
+        let b = Series::new("b", vec![(0.5, 0.5)]);
+        point_plot(&path, "Points", "x", "y", &[a, b, Series::new("none", vec![])]).unwrap();
+        let pixels = read_png(&path);
+        // The legend's dots are drawn unblended.
+        assert!(has_colour(&pixels, PALETTE[0]) && has_colour(&pixels, PALETTE[1]));
+        point_plot(&path, "Nothing", "x", "y", &[]).unwrap();
+        read_png(&path);
+    }
+
+    #[test]
     fn replaces_an_existing_figure() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("curve.png");
@@ -360,6 +408,8 @@ mod tests {
         assert_eq!(fmt_tick(1.5e-4), "1.5e-4");
         assert_eq!(fmt_tick(3e6), "3e6");
         assert_eq!(fmt_tick(-2.5), "-2.5");
+        assert_eq!(fmt_tick(snap_zero(-5.55e-17, 0.3)), "0");
+        assert_eq!(snap_zero(1e-5, 0.3), 1e-5);
     }
 
     #[test]
