@@ -17,7 +17,8 @@ pub enum Tile {
     Template(Vec<f32>),
     /// A template in diverging colours saturating at `±scale` (a scale shared by several tiles).
     Scaled(Vec<f32>, f64),
-    /// An image in grey, 0 black and 1 white (clamped), as MNIST's digits.
+    /// An image in grey, 0 black and its largest value white (negative values clamped to black): an
+    /// MNIST digit whether its pixels are in [0, 1] or l2-normalised.
     Image(Vec<f32>),
     /// An empty (gap-coloured) cell.
     Blank,
@@ -36,7 +37,10 @@ impl Tile {
         match self {
             Tile::Template(v) => diverging(&f(v)),
             Tile::Scaled(v, s) => diverging_with_scale(&f(v), *s),
-            Tile::Image(v) => grey(&f(v), 0.0, 1.0),
+            Tile::Image(v) => {
+                let hi = v.iter().copied().fold(0.0f32, f32::max);
+                grey(&f(v), 0.0, if hi > 0.0 { f64::from(hi) } else { 1.0 })
+            }
             Tile::Blank => Vec::new(),
         }
     }
