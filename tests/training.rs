@@ -293,8 +293,11 @@ fn experiment_files_name_the_model_type_and_explain_bad_competitions() {
     assert_eq!(e.model.type_name(), "mlp");
     assert_eq!(Experiment::from_toml("[model]\nhidden = [5]\n", p).unwrap(), e, "mlp is the default type");
     assert!(e.to_toml().unwrap().contains("type = \"mlp\""));
-    let err = Experiment::from_toml("[model]\ntype = \"drsae\"\n", p).unwrap_err().to_string();
-    assert!(err.contains("exp.toml") && err.contains("drsae") && err.contains("mlp") && err.contains("fc-wta"), "{err}");
+    let err = Experiment::from_toml("[model]\ntype = \"lista\"\n", p).unwrap_err().to_string();
+    assert!(
+        err.contains("exp.toml") && err.contains("lista") && err.contains("drsae") && err.contains("mlp") && err.contains("fc-wta"),
+        "{err}"
+    );
     for (text, want) in [
         ("[model]\ncompetition = \"lwta:0\"\n", "lwta block size = 0"),
         ("[model]\ncompetition = \"maxout:0\"\n", "maxout rank = 0"),

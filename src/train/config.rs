@@ -336,10 +336,7 @@ impl<'de> Deserialize<'de> for ModelSection {
                 .try_into()
                 .map(ModelSection::Drsae)
                 .map_err(|e| D::Error::custom(format!("[model] of type \"drsae\": {}", e.message()))),
-            other => Err(D::Error::custom(format!(
-                "model.type = {other:?}: expected one of {} (the other models of the papers are not built yet)",
-                MODEL_TYPES.join(", ")
-            ))),
+            other => Err(D::Error::custom(format!("model.type = {other:?}: expected one of {}", MODEL_TYPES.join(", ")))),
         }
     }
 }
