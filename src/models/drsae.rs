@@ -204,8 +204,6 @@ pub struct Drsae {
 /// The buffers of one forward and backward pass, reused across steps.
 #[derive(Clone, Debug, Default)]
 pub struct DrsaeWorkspace {
-    /// Rows of the batch.
-    rows: usize,
     /// `E x - b`, `[B, n]`.
     drive: Matrix,
     /// Pre-activations of every iteration, `T` blocks of `[B, n]`, iteration 1 first.
@@ -232,7 +230,7 @@ pub struct DrsaeWorkspace {
 impl DrsaeWorkspace {
     /// `z^t` (`t` from 1) of the last forward pass, `[B, n]` row-major.
     pub fn iterate(&self, t: usize) -> &[f32] {
-        let block = self.drive.cols * self.rows;
+        let block = self.drive.cols * self.drive.rows;
         &self.z[(t - 1) * block..t * block]
     }
 }
@@ -352,7 +350,6 @@ impl Drsae {
         self.check_input(x)?;
         let (b, n) = (x.rows, self.config.hidden);
         check_alloc("the DrSAE's unrolled iterates", (steps as u128) * (b as u128) * (n as u128) * 12)?;
-        ws.rows = b;
         ws.drive.resize(b, n);
         matmul(&mut ws.drive, x, Op::N, &self.encoder, Op::T, false)?;
         for r in 0..b {
@@ -549,7 +546,7 @@ impl Drsae {
         let mut out: Vec<Matrix> = (0..steps).map(|_| Matrix::zeros(x.rows, n)).collect();
         let mut ws = DrsaeWorkspace::default();
         for (start, end) in chunks(x.rows) {
-            let part = rows_of(x, start, end)?;
+            let part = rows_of(&x.data, x.cols, start, end)?;
             self.encode_iterates(&part, &mut ws)?;
             for (t, o) in out.iter_mut().enumerate() {
                 o.data[start * n..end * n].copy_from_slice(ws.iterate(t + 1));
@@ -568,11 +565,11 @@ impl Drsae {
         if !x.len().is_multiple_of(m) {
             return Err(Error::shape("DrSAE input", format!("{} values", x.len()), format!("a multiple of {m}")));
         }
-        let x = Matrix::from_vec(x.len() / m, m, x.to_vec())?;
+        let rows = x.len() / m;
         let mut ws = DrsaeWorkspace::default();
-        let mut out = Vec::with_capacity(x.rows);
-        for (start, end) in chunks(x.rows) {
-            self.forward(&rows_of(&x, start, end)?, true, &mut ws)?;
+        let mut out = Vec::with_capacity(rows);
+        for (start, end) in chunks(rows) {
+            self.forward(&rows_of(x, m, start, end)?, true, &mut ws)?;
             out.extend((0..end - start).map(|r| crate::competition::argmax_first(ws.logits.row(r))));
         }
         Ok(out)
@@ -587,8 +584,13 @@ impl Drsae {
     /// The measurements a sparse-coding user watches, on `data` (means over its examples): see
     /// [`DrsaeStats`].
     pub fn stats(&self, data: &Dataset) -> Result<DrsaeStats> {
-        let x = Matrix::from_vec(data.len(), data.dim, data.x.clone())?;
-        self.check_input(&x)?;
+        if data.dim != self.config.input {
+            return Err(Error::shape(
+                format!("data for the DrSAE {}", self.config.describe()),
+                format!("{} values per example", data.dim),
+                format!("{} values per example", self.config.input),
+            ));
+        }
         let (n, m, steps) = (self.config.hidden, self.config.input, self.config.steps);
         let classify = self.config.classes > 0;
         let mut ws = DrsaeWorkspace::default();
@@ -597,8 +599,8 @@ impl Drsae {
         let (mut active, mut errors) = (0usize, 0usize);
         let mut alive = vec![false; n];
         let mut recon = Matrix::default();
-        for (start, end) in chunks(x.rows) {
-            let part = rows_of(&x, start, end)?;
+        for (start, end) in chunks(data.len()) {
+            let part = rows_of(&data.x, data.dim, start, end)?;
             let rows = end - start;
             self.forward(&part, classify, &mut ws)?;
             let labels = &data.labels[start..end];
@@ -622,7 +624,7 @@ impl Drsae {
                 *acc += 0.5 * recon.data.iter().zip(&part.data).map(|(&r, &v)| f64::from(r - v).powi(2)).sum::<f64>();
             }
         }
-        let count = x.rows.max(1) as f64;
+        let count = data.len().max(1) as f64;
         Ok(DrsaeStats {
             reconstruction: totals.reconstruction / count,
             sparsity: totals.sparsity / count,
@@ -688,8 +690,9 @@ fn chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..rows.div_ceil(EVAL_CHUNK)).map(move |c| (c * EVAL_CHUNK, ((c + 1) * EVAL_CHUNK).min(rows)))
 }
 
-fn rows_of(x: &Matrix, start: usize, end: usize) -> Result<Matrix> {
-    Matrix::from_vec(end - start, x.cols, x.data[start * x.cols..end * x.cols].to_vec())
+/// Rows `start..end` of the row-major values `x` (`cols` a row) as a matrix.
+fn rows_of(x: &[f32], cols: usize, start: usize, end: usize) -> Result<Matrix> {
+    Matrix::from_vec(end - start, cols, x[start * cols..end * cols].to_vec())
 }
 
 fn log_sum_exp(row: &[f32]) -> f64 {
@@ -697,26 +700,18 @@ fn log_sum_exp(row: &[f32]) -> f64 {
     f64::from(max) + row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln()
 }
 
-/// Rescales every column of `w` to norm `norm` (columns of norm 0 stay 0).
+/// Rescales every column of `w` to norm `norm` (columns of norm 0 stay 0): the parameters'
+/// `norm_cols` rule.
 fn scale_columns(w: &mut Matrix, norm: f32) {
-    let (rows, cols) = (w.rows, w.cols);
-    for c in 0..cols {
-        let len = (0..rows).map(|r| w.data[r * cols + c].powi(2)).sum::<f32>().sqrt();
-        if len > 0.0 {
-            (0..rows).for_each(|r| w.data[r * cols + c] *= norm / len);
-        }
-    }
+    let shape = vec![w.rows, w.cols];
+    ParamRule { norm_cols: Some(norm), ..ParamRule::new("w") }.constrain(&mut ParamMut::new("w", shape, ParamKind::Weight, &mut w.data));
 }
 
-/// Rescales every row of `w` to norm `norm` (rows of norm 0 stay 0).
+/// Rescales every row of `w` to norm `norm` (rows of norm 0 stay 0): the parameters' `norm_rows`
+/// rule.
 fn scale_rows(w: &mut Matrix, norm: f32) {
-    let cols = w.cols.max(1);
-    for row in w.data.chunks_mut(cols) {
-        let len = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if len > 0.0 {
-            row.iter_mut().for_each(|v| *v *= norm / len);
-        }
-    }
+    let shape = vec![w.rows, w.cols];
+    ParamRule { norm_rows: Some(norm), ..ParamRule::new("w") }.constrain(&mut ParamMut::new("w", shape, ParamKind::Weight, &mut w.data));
 }
 
 /// The largest eigenvalue of `D^T D` (the squared largest singular value of `d`), by power
@@ -821,7 +816,7 @@ impl Encoder for Drsae {
             return Ok(());
         }
         let mut ws = DrsaeWorkspace::default();
-        self.encode_iterates_upto(x, upto, &mut ws)?;
+        self.run_iterations(x, upto, &mut ws)?;
         let (b, n) = (x.rows, self.config.hidden);
         for (t, o) in out.iter_mut().enumerate().take(upto) {
             o.pre = Matrix::from_vec(b, n, ws.pre[t * b * n..(t + 1) * b * n].to_vec())?;
@@ -860,11 +855,6 @@ impl Encoder for Drsae {
 }
 
 impl Drsae {
-    /// [`Drsae::encode_iterates`] stopped after `upto` iterations.
-    fn encode_iterates_upto(&self, x: &Matrix, upto: usize, ws: &mut DrsaeWorkspace) -> Result<()> {
-        self.run_iterations(x, upto, ws)
-    }
-
     fn unrolled_stack(&self) -> Result<DenseStack> {
         let (m, n, steps) = (self.config.input, self.config.hidden, self.config.steps);
         let width = n + m;

@@ -83,9 +83,6 @@ pub fn train_experiment(
         }
         ModelSection::Drsae(m) => {
             let config = m.drsae_config(train_set.dim, classes)?;
-            if let Some(from) = &exp.train.init_from {
-                check_drsae_start(from, &config)?;
-            }
             let net = Drsae::init(&config, exp.train.seed)?;
             let mut learner = DrsaeLearner::new(net, m.loss)?;
             train(&mut learner, spec, train_set, val, test, dir, opts)
@@ -103,39 +100,6 @@ pub fn load_and_train(exp: &Experiment, out: &Path, opts: &RunOptions) -> Result
     let (train_set, val, test) = crate::data::load_split(&exp.data.source, exp.data.validation, exp.data.l2_normalize)?;
     let (train_set, val) = exp.data.select(train_set, val)?;
     train_experiment(exp, &train_set, &val, Some(&test), out, opts)
-}
-
-/// A DrSAE phase that starts from `from` (fine-tuning after pretraining, section 2) needs a DrSAE
-/// checkpoint of the same input, units and classes: anything else is an error naming the file, what
-/// it holds and what was expected (rather than a silent partial copy).
-fn check_drsae_start(from: &Path, config: &crate::models::drsae::DrsaeConfig) -> Result<()> {
-    let (model, _) = crate::models::load_any(from)
-        .map_err(|e| Error::param("train.init_from", from.display(), format!("a readable DrSAE checkpoint ({e})")))?;
-    match model {
-        crate::models::AnyModel::Drsae(m) => {
-            let c = &m.config;
-            if (c.input, c.hidden, c.classes) != (config.input, config.hidden, config.classes) {
-                return Err(Error::param(
-                    "train.init_from",
-                    from.display(),
-                    format!(
-                        "a DrSAE of {} inputs, {} hidden units and {} classes like this phase's {}; it holds {}",
-                        config.input,
-                        config.hidden,
-                        config.classes,
-                        config.describe(),
-                        c.describe()
-                    ),
-                ));
-            }
-            Ok(())
-        }
-        other => Err(Error::param(
-            "train.init_from",
-            from.display(),
-            format!("a checkpoint of a \"drsae\" model to fine-tune; it holds a {:?} model ({})", other.kind(), other.encoder().describe()),
-        )),
-    }
 }
 
 /// Draws the dictionary of the checkpoint `ckpt` (its decoder atoms or filters, paper B Figures 1,

@@ -231,7 +231,7 @@ pub fn train<L: Learner>(
             ));
         }
         if let Some(from) = &cfg.init_from {
-            let n = init_from(learner.model_mut(), from, &cfg.init_params)?;
+            let n = init_from(learner.model_mut(), <L::Model as crate::models::Model>::KIND, from, &cfg.init_params)?;
             opt.constrain(learner.model_mut());
             if !opts.quiet {
                 crate::report::progress::log_line(&format!("{}: {n} parameter tensors initialised from {}", spec.name, from.display()));
@@ -453,8 +453,20 @@ pub fn train<L: Learner>(
 
 /// Copies the parameters of the checkpoint `from` whose names match `pattern` into `model` (same
 /// names, same shapes): pretraining, then fine-tuning. Returns how many tensors were copied.
-pub fn init_from(model: &mut dyn Parameters, from: &Path, pattern: &str) -> Result<usize> {
-    let (tensors, _) = load_tensors(from)?;
+///
+/// A compete checkpoint of another model kind than `kind`, or one whose tensor has another shape,
+/// is an error naming `train.init_from`, the file and what it holds.
+pub fn init_from(model: &mut dyn Parameters, kind: &str, from: &Path, pattern: &str) -> Result<usize> {
+    let (tensors, meta) = load_tensors(from)?;
+    if let Some(other) = meta.get("kind")
+        && other != kind
+    {
+        return Err(Error::param(
+            "train.init_from",
+            from.display(),
+            format!("a checkpoint of a {kind:?} model; it holds a {other:?} model"),
+        ));
+    }
     let rule = ParamRule::new(pattern);
     let mut copied = 0;
     for p in model.params_mut() {
@@ -463,7 +475,12 @@ pub fn init_from(model: &mut dyn Parameters, from: &Path, pattern: &str) -> Resu
         }
         let Some((shape, values)) = tensors.get(p.name.as_ref()) else { continue };
         if *shape != p.shape {
-            return Err(Error::format(from, format!("tensor {} has shape {shape:?}, the model's parameter {:?}", p.name, p.shape)));
+            let holds = crate::models::load_any(from).map(|(m, _)| m.encoder().describe()).unwrap_or_else(|e| e.to_string());
+            return Err(Error::param(
+                "train.init_from",
+                from.display(),
+                format!("tensor {} of shape {:?} like this model's parameter; it has {shape:?} (the file holds {holds})", p.name, p.shape),
+            ));
         }
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::format(from, format!("tensor {} holds {} at index {i}", p.name, values[i])));
