@@ -100,6 +100,24 @@ fn check(enc: &dyn Encoder, x: &[f32], layer: usize) -> Result<(usize, Vec<Layer
     Ok((x.len() / dim, layers))
 }
 
+/// The hidden layer a `--layer` flag names: the last hidden layer (paper A's penultimate layer) by
+/// default; an index out of range is an error listing the valid ones.
+pub fn hidden_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
+    let hidden = enc.layers().len();
+    if hidden == 0 {
+        return Err(Error::param(
+            "--layer",
+            layer.map_or("(default)".into(), |l| l.to_string()),
+            "a network with hidden layers; this one has none",
+        ));
+    }
+    match layer {
+        None => Ok(hidden - 1),
+        Some(l) if l < hidden => Ok(l),
+        Some(l) => Err(Error::param("--layer", l, format!("a hidden layer index from 0 (closest to the input) to {}", hidden - 1))),
+    }
+}
+
 /// Reads the asked representations of hidden layer `layer` (0 = closest to the input) of any
 /// [`Encoder`] for every example of `x` (row-major, `input` values per example), evaluating in
 /// chunks of `chunk` rows in evaluation mode.

@@ -4,40 +4,15 @@ use std::path::Path;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::models::{AnyModel, Encoder, load_any};
+use crate::models::{AnyModel, load_any};
 
 /// Loads a checkpoint of any model and the data split into (train, validation, test), refusing
 /// data whose width does not fit the model's input.
 pub fn model_and_data(checkpoint: &Path, data: &str, validation: Option<usize>, l2: bool) -> Result<(AnyModel, Dataset, Dataset, Dataset)> {
     let (model, _) = load_any(checkpoint)?;
     let (train, val, test) = crate::data::load_split(data, validation, l2)?;
-    let enc = model.encoder();
-    if train.dim != model.data_width() {
-        return Err(Error::shape(
-            format!("{} against data {data}", checkpoint.display()),
-            format!("{} input features", train.dim),
-            format!("{} input features, as the checkpoint's model ({})", model.data_width(), enc.describe()),
-        ));
-    }
+    model.check_data_width(train.dim, format!("{} against data {data}", checkpoint.display()))?;
     Ok((model, train, val, test))
-}
-
-/// The hidden layer a `--layer` flag names: the last hidden layer (paper A's penultimate layer) by
-/// default; an index out of range is an error listing the valid ones.
-pub fn hidden_layer(enc: &dyn Encoder, layer: Option<usize>) -> Result<usize> {
-    let hidden = enc.layers().len();
-    if hidden == 0 {
-        return Err(Error::param(
-            "--layer",
-            layer.map_or("(default)".into(), |l| l.to_string()),
-            "a network with hidden layers; this one has none",
-        ));
-    }
-    match layer {
-        None => Ok(hidden - 1),
-        Some(l) if l < hidden => Ok(l),
-        Some(l) => Err(Error::param("--layer", l, format!("a hidden layer index from 0 (closest to the input) to {}", hidden - 1))),
-    }
 }
 
 /// Loads an activation-learning checkpoint (paper C); another kind of model is an error naming the

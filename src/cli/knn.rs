@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{hidden_layer, model_and_data};
+use super::common::model_and_data;
 use crate::analysis::Representation;
+use crate::analysis::submasks::hidden_layer;
 use crate::error::Result;
 use crate::eval::knn::{DEFAULT_K_GRID, Weighting};
 use crate::experiments::knn::knn_report;

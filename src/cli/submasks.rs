@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use super::common::{hidden_layer, model_and_data};
+use super::common::model_and_data;
 use crate::analysis::submasks;
+use crate::analysis::submasks::hidden_layer;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::retrieval::io::{save_codes, save_codes_npy, save_labels_npy};

@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
+use crate::experiments::file::{Ran, out_flag};
 use crate::report::io::create_out_dir;
 use crate::train::config::{Competitions, ConvSection, Experiment, ModelSection};
 use crate::train::optim::OptimizerKind;
@@ -190,59 +191,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// `compete run FILE`.
 pub fn run_file(args: RunArgs) -> Result<()> {
-    // Peek at `kind` first: each kind has its own struct, which refuses the others' fields.
-    let text = std::fs::read_to_string(&args.file).map_err(|e| Error::io(&args.file, e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::format(&args.file, e.to_string()))?;
     let opts = RunOptions { resume: args.resume, quiet: args.quiet };
-    match table.get("kind").map_or(Some("train"), toml::Value::as_str) {
-        Some("train") => {
-            let mut exp = Experiment::from_toml(&text, &args.file)?;
-            if let Some(d) = &args.data {
-                exp.data.source = d.clone();
-            }
-            train_and_print(&exp, args.out.as_deref(), &opts)
-        }
-        Some("sinusoid") => {
-            if let Some(d) = &args.data {
-                return Err(Error::param("--data", d, "no --data for kind = \"sinusoid\" (its [data] section generates the set)"));
-            }
-            // The run folder is checked (and created) before the experiment trains anything.
-            let out = match &args.out {
-                Some(out) => out.clone(),
-                None => {
-                    let exp = crate::experiments::sinusoid::SinusoidExperiment::from_toml(&text, &args.file)?;
-                    PathBuf::from("runs").join(exp.name)
-                }
-            };
-            create_out_dir(out_flag(args.out.is_some()), &out)?;
-            crate::experiments::sinusoid::run_file(&text, &args.file, Some(&out), &opts).map(|_| ())
-        }
-        Some("phases") => {
-            let results = crate::experiments::phases::run_file(&text, &args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
-            for r in &results {
+    let done = crate::experiments::file::run_path(&args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
+    match &done.ran {
+        Ran::Train(outcome) => print_outcome(outcome),
+        Ran::Phases(results) => {
+            for r in results {
                 println!("== phase {}", r.phase);
                 print_outcome(&r.outcome);
             }
-            Ok(())
         }
-        Some("anomaly") => {
-            let results = crate::experiments::anomaly::run_file(&text, &args.file, args.data.as_deref(), args.out.as_deref(), &opts)?;
-            print!("{}", results.table());
-            Ok(())
+        Ran::Sinusoid(results) => {
+            println!("{}", results.summary());
+            println!("results      {} ({:.1} s)", done.out.join("results.json").display(), results.seconds);
         }
-        other => Err(Error::format(
-            &args.file,
-            format!(
-                "kind = {}: expected \"train\", \"phases\", \"sinusoid\" or \"anomaly\"",
-                other.map_or("(not a string)".into(), |k| format!("{k:?}"))
-            ),
-        )),
+        Ran::Anomaly(results) => print!("{}", results.table()),
     }
-}
-
-/// How an error names the run folder: the flag, or the default it comes from.
-fn out_flag(given: bool) -> &'static str {
-    if given { "--out" } else { "the run folder (default runs/<name>, --out)" }
+    Ok(())
 }
 
 /// Trains `exp` into `out` (default `runs/<name>`) and prints the summary.
@@ -250,13 +215,8 @@ fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOp
     let flag = out_flag(out.is_some());
     let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), std::path::Path::to_path_buf);
     create_out_dir(flag, &out)?;
-    print_outcome(&train_experiment(exp, &out, opts)?);
+    print_outcome(&crate::train::run::load_and_train(exp, &out, opts)?);
     Ok(())
-}
-
-/// Loads the experiment's data and trains its model (whatever its `[model] type`) into `out`.
-pub fn train_experiment(exp: &Experiment, out: &std::path::Path, opts: &RunOptions) -> Result<TrainOutcome> {
-    crate::train::run::load_and_train(exp, out, opts)
 }
 
 /// Prints the summary of a run on standard output.

@@ -288,18 +288,6 @@ pub fn run(exp: &AnomalyExperiment, out: &Path, opts: &RunOptions) -> Result<Ano
     Ok(results)
 }
 
-/// Parses `text` (`origin` names the file) and runs it into `out` (default `runs/<name>`), with
-/// the data source replaced by `data` when given.
-pub fn run_file(text: &str, origin: &Path, data: Option<&str>, out: Option<&Path>, opts: &RunOptions) -> Result<AnomalyResults> {
-    let mut exp = AnomalyExperiment::from_toml(text, origin)?;
-    if let Some(d) = data {
-        exp.data.source = d.to_string();
-    }
-    let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), Path::to_path_buf);
-    crate::io::create_out_dir("--out", &out)?;
-    run(&exp, &out, opts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -212,13 +212,6 @@ pub fn run(exp: &PhasesExperiment, data: Option<&str>, out: &Path, opts: &RunOpt
     Ok(results)
 }
 
-/// Parses `text` (`origin` names the file) and runs it into `out` (default `runs/<name>`).
-pub fn run_file(text: &str, origin: &Path, data: Option<&str>, out: Option<&Path>, opts: &RunOptions) -> Result<Vec<PhaseResult>> {
-    let exp = PhasesExperiment::from_toml(text, origin)?;
-    let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), Path::to_path_buf);
-    run(&exp, data, &out, opts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

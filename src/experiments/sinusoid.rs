@@ -590,17 +590,6 @@ impl Figure<'_> {
     }
 }
 
-/// `compete run FILE` for `kind = "sinusoid"`: parses `text` (the file at `path`), runs into `out`
-/// (default `runs/<name>`) and prints the summary line.
-pub fn run_file(text: &str, path: &Path, out: Option<&Path>, opts: &RunOptions) -> Result<SinusoidResults> {
-    let exp = SinusoidExperiment::from_toml(text, path)?;
-    let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), Path::to_path_buf);
-    let results = run(&exp, &out, opts)?;
-    println!("{}", results.summary());
-    println!("results      {} ({:.1} s)", out.join("results.json").display(), results.seconds);
-    Ok(results)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

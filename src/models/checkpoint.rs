@@ -164,6 +164,19 @@ impl AnyModel {
         }
     }
 
+    /// Checks that examples of `dim` features fit the model ([`AnyModel::data_width`]); the error
+    /// names `what` (the checkpoint against the data) and the model.
+    pub fn check_data_width(&self, dim: usize, what: impl Into<String>) -> Result<()> {
+        if dim == self.data_width() {
+            return Ok(());
+        }
+        Err(Error::shape(
+            what,
+            format!("{dim} input features"),
+            format!("{} input features, as the checkpoint's model ({})", self.data_width(), self.encoder().describe()),
+        ))
+    }
+
     /// The model's kind (`mlp`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -161,29 +161,37 @@ pub fn codes_to_npy(codes: &BinaryCodes) -> Vec<u8> {
 pub fn codes_from_npy(bytes: &[u8], bits: Option<usize>, path: &Path) -> Result<BinaryCodes> {
     let what = "packed codes";
     let (shape, data) = read_npy(bytes, path, what, &["|u1", "<u1", ">u1", "=u1", "u1", "|b1"], 1, 2)?;
-    let (n, cols) = (shape[0], shape[1]);
+    codes_from_packed(data, shape[0], shape[1], bits, what).map_err(|e| Error::format(path, e.to_string()))
+}
+
+/// Codes from `n` rows of `cols` bytes packed like `np.packbits(flags, axis=1)` (row-major in
+/// `data`; see the module docs), `what` naming them in errors. `bits` defaults to `8 * cols` and must
+/// need exactly `cols` bytes; padding bits must be 0.
+pub fn codes_from_packed(data: &[u8], n: usize, cols: usize, bits: Option<usize>, what: &str) -> Result<BinaryCodes> {
+    if n.checked_mul(cols) != Some(data.len()) {
+        return Err(Error::shape(what, format!("{} bytes", data.len()), format!("{n} rows of {cols} bytes")));
+    }
     let bits = bits.unwrap_or(8 * cols);
     if bits == 0 || bits.div_ceil(8) != cols {
-        return Err(Error::format(
-            path,
-            format!("{what}: {bits}-bit codes need {} bytes per row, the .npy array has {cols} columns", bits.div_ceil(8)),
+        return Err(Error::shape(
+            what,
+            format!("{cols} columns (bytes per row)"),
+            format!("{} bytes per row for {bits}-bit codes (np.packbits of {bits} flags per row)", bits.div_ceil(8)),
         ));
     }
     let words = words_for(bits);
+    crate::io::memory::check_alloc(&format!("{what}: {n} codes of {bits} bits"), crate::io::memory::bytes(&[n, words], 8))?;
     let mut out = vec![0u64; n * words];
     let pad_mask: u8 = if bits.is_multiple_of(8) { 0 } else { 0xff >> (bits % 8) };
-    for (i, row) in data.chunks_exact(cols).enumerate() {
+    for (i, (row, code)) in data.chunks_exact(cols).zip(out.chunks_exact_mut(words)).enumerate() {
         if row[cols - 1] & pad_mask != 0 {
-            return Err(Error::format(
-                path,
-                format!("{what}: row {i} has bits set past the {bits} bits of a code; padding bits must be 0"),
-            ));
+            return Err(Error::Data(format!("{what}: row {i} has bits set past the {bits} bits of a code; padding bits must be 0")));
         }
         for (b, &byte) in row.iter().enumerate() {
-            out[i * words + b / 8] |= (byte.reverse_bits() as u64) << (8 * (b % 8));
+            code[b / 8] |= (byte.reverse_bits() as u64) << (8 * (b % 8));
         }
     }
-    BinaryCodes::from_words(n, bits, out).map_err(|e| Error::format(path, e.to_string()))
+    BinaryCodes::from_words(n, bits, out)
 }
 
 /// Writes `codes` to `path` as `.npy` (see [`codes_to_npy`]).

@@ -259,7 +259,10 @@ impl PwlNet {
         Self::from_sequential(path, &tensors, competition)
     }
 
-    fn from_sequential(path: &Path, tensors: &crate::io::TensorMap, competition: Competition) -> Result<Self> {
+    /// Builds the network of a PyTorch `nn.Sequential` MLP from its tensors (a `state_dict`, named as
+    /// in the module docs) with `competition` after every hidden `Linear`; `path` names the source
+    /// in errors (the file, or a label such as `state_dict` for tensors handed over in memory).
+    pub fn from_sequential(path: &Path, tensors: &crate::io::TensorMap, competition: Competition) -> Result<Self> {
         // A diverged export must not be counted as if it were a network.
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
