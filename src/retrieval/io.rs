@@ -144,6 +144,11 @@ pub fn load_codes(path: &Path) -> Result<BinaryCodes> {
 /// The bytes of an `.npy` file holding `codes` packed like `np.packbits(flags, axis=1)` (see the
 /// module docs): dtype `|u1`, shape `(n, ceil(bits / 8))`.
 pub fn codes_to_npy(codes: &BinaryCodes) -> Vec<u8> {
+    npy_bytes("|u1", &[codes.len(), codes.bits().div_ceil(8)], &codes_to_packed(codes))
+}
+
+/// `codes` packed like `np.packbits(flags, axis=1)`: `ceil(bits / 8)` bytes per code, row after row.
+pub fn codes_to_packed(codes: &BinaryCodes) -> Vec<u8> {
     let cols = codes.bits().div_ceil(8);
     let mut data = Vec::with_capacity(codes.len() * cols);
     for i in 0..codes.len() {
@@ -152,7 +157,7 @@ pub fn codes_to_npy(codes: &BinaryCodes) -> Vec<u8> {
         // order reversed is NumPy's big bit order. Padding bits are 0 in both.
         data.extend((0..cols).map(|b| ((words[b / 8] >> (8 * (b % 8))) as u8).reverse_bits()));
     }
-    npy_bytes("|u1", &[codes.len(), cols], &data)
+    data
 }
 
 /// Parses `.npy` bytes of packed codes (see [`codes_to_npy`]); `bits` defaults to `8 * columns`
