@@ -77,7 +77,7 @@ def test_wrong_dtype_shape_and_arguments_raise_value_error() -> None:
 
 def test_the_search_releases_the_gil() -> None:
     rng = np.random.default_rng(3)
-    db, q = codes(rng, 200_000, 256), codes(rng, 1000, 256)
+    db, q = codes(rng, 200_000, 256), codes(rng, 4000, 256)
 
     def spin_while(worker: threading.Thread) -> tuple[int, float]:
         """Iterations of a Python loop on this thread while `worker` runs, and the time."""
@@ -94,7 +94,6 @@ def test_the_search_releases_the_gil() -> None:
     count, elapsed = spin_while(threading.Thread(target=lambda: result.append(compete.hamming_topk(db, q, 10))))
     assert result, "the search did not return"
     assert elapsed > 0.1, f"the search took {elapsed:.3f} s, too short to tell"
-    # With the GIL held for the search, this loop would get only the interpreter's 5 ms switch
-    # interval before the search starts, about 0.005 * rate iterations; released, it runs beside the
-    # search (slowed by the search's threads sharing the cores).
-    assert count > 0.1 * rate * elapsed, f"{count} iterations in {elapsed:.3f} s at {rate:.0f}/s alone"
+    # Measured on 2 cores: with the GIL held for the search (a mutant), the loop ran 0.13 of its
+    # rate (only while the arrays are read and before the search starts); released, 0.93.
+    assert count > 0.4 * rate * elapsed, f"{count} iterations in {elapsed:.3f} s at {rate:.0f}/s alone"
