@@ -21,11 +21,14 @@ use compete::error::Error;
 use compete::io::TensorMap;
 use compete::models::{AnyModel, load_any};
 use compete::retrieval::io::codes_from_packed;
-use compete::retrieval::{BinaryCodes, hamming_knn};
+use compete::retrieval::{BinaryCodes, CodesRef, hamming_knn_ref};
 use compete::tensor::Matrix;
 use compete::train::RunOptions;
 use numpy::ndarray::{Array1, Array2};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyFileNotFoundError, PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -61,9 +64,33 @@ fn array<'a, 'py>(obj: &'a Bound<'py, PyAny>, name: &str, expected: &str) -> PyR
     })
 }
 
-/// `[n, columns]` packed codes (`np.packbits(flags, axis=1)`, dtype `uint8`) as [`BinaryCodes`].
-/// Read in place when C-contiguous, else copied once into C order.
-fn packed_codes(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, bits: Option<usize>) -> PyResult<BinaryCodes> {
+/// Packed codes handed over from Python: the NumPy memory itself, or a converted copy.
+///
+/// Codes of a multiple of 64 bits are read as native `u64` words straight from NumPy's bytes: the
+/// bits of every code then sit in the same (permuted) places, which leaves every Hamming distance
+/// as it is, so the database and the queries must both be read so (they have the same length, or
+/// the search refuses them). Other lengths are converted to [`BinaryCodes`]' layout, both sides.
+enum Codes<'a> {
+    /// C-contiguous, 8-byte aligned NumPy memory, searched in place.
+    InPlace(CodesRef<'a>),
+    /// The same layout, copied from a strided or misaligned array.
+    Words { n: usize, bits: usize, words: Vec<u64> },
+    /// Codes whose length is not a multiple of 64 bits, in [`BinaryCodes`]' layout.
+    Converted(BinaryCodes),
+}
+
+impl Codes<'_> {
+    fn view(&self) -> PyResult<CodesRef<'_>> {
+        match self {
+            Codes::InPlace(v) => Ok(*v),
+            Codes::Words { n, bits, words } => CodesRef::new(*n, *bits, words).map_err(py_err),
+            Codes::Converted(c) => Ok(c.view()),
+        }
+    }
+}
+
+/// Checks that `obj` is a `[n, columns]` uint8 array (`np.packbits(flags, axis=1)`).
+fn packed_array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadonlyArray2<'py, u8>> {
     const EXPECTED: &str = "uint8 packed codes of shape [n, bytes per code] (np.packbits(flags, axis=1))";
     let arr = array(obj, name, EXPECTED)?;
     let dtype = arr.dtype();
@@ -73,20 +100,40 @@ fn packed_codes(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str, bits: Option
     if arr.ndim() != 2 {
         return Err(bad(name, format!("an array of shape {:?}", arr.shape()), EXPECTED));
     }
-    let typed = arr.cast::<PyArray2<u8>>()?.readonly();
+    Ok(arr.cast::<PyArray2<u8>>()?.readonly())
+}
+
+/// The codes of a checked packed array (see [`Codes`]): in place when the layout allows, else
+/// copied once.
+fn packed_codes<'a>(py: Python<'_>, arr: &'a PyReadonlyArray2<'_, u8>, name: &str, bits: Option<usize>) -> PyResult<Codes<'a>> {
     let (n, cols) = (arr.shape()[0], arr.shape()[1]);
-    // `as_slice` also accepts Fortran order (in memory order): only C order is read in place.
-    match typed.as_slice().ok().filter(|_| arr.is_c_contiguous()) {
-        Some(data) => py.detach(|| codes_from_packed(data, n, cols, bits, name)).map_err(py_err),
-        None => {
-            let view = typed.as_array();
-            py.detach(|| {
-                let data: Vec<u8> = view.iter().copied().collect();
-                codes_from_packed(&data, n, cols, bits, name)
-            })
-            .map_err(py_err)
+    let words_layout = cols > 0 && cols.is_multiple_of(8) && bits.is_none_or(|b| b == 8 * cols);
+    // `as_slice` also accepts Fortran order (in memory order): only C order is read as it lies.
+    let c_order = arr.as_slice().ok().filter(|_| arr.is_c_contiguous());
+    if words_layout {
+        // NumPy aligns its allocations; a view starting at an odd byte is copied instead.
+        if let Some(words) = c_order.and_then(|data| bytemuck::try_cast_slice::<u8, u64>(data).ok()) {
+            return CodesRef::new(n, 8 * cols, words).map(Codes::InPlace).map_err(py_err);
         }
+        let view = arr.as_array();
+        let words = py.detach(|| {
+            let mut words = vec![0u64; n * cols / 8];
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+            for (dst, src) in bytes.iter_mut().zip(view.iter()) {
+                *dst = *src;
+            }
+            words
+        });
+        return Ok(Codes::Words { n, bits: 8 * cols, words });
     }
+    let converted = match c_order {
+        Some(data) => py.detach(|| codes_from_packed(data, n, cols, bits, name)),
+        None => {
+            let view = arr.as_array();
+            py.detach(|| codes_from_packed(&view.iter().copied().collect::<Vec<u8>>(), n, cols, bits, name))
+        }
+    };
+    converted.map(Codes::Converted).map_err(py_err)
 }
 
 /// A batch of examples `[n, ...]` (float32, or float64 rounded to float32) as a `[n, features]`
@@ -135,7 +182,9 @@ fn matrix_array(py: Python<'_>, m: Matrix) -> PyResult<Bound<'_, PyArray2<f32>>>
 /// `bits` is the code length (default: 8 * bytes; padding bits must be 0). Returns
 /// `(distances, indices)`, int32 and int64 arrays of shape [queries, k], nearest first, ties by the
 /// lower database index: FAISS `IndexBinaryFlat.search`'s dtypes and order. The search runs
-/// without the GIL on every thread of compete's pool (`RAYON_NUM_THREADS`).
+/// without the GIL on every thread of compete's pool (`RAYON_NUM_THREADS`). C-contiguous codes of
+/// a multiple of 64 bits are searched in place, without a copy (do not write to them from another
+/// thread meanwhile); others are converted once.
 #[pyfunction]
 #[pyo3(signature = (database, queries, k, bits = None))]
 fn hamming_topk<'py>(
@@ -145,9 +194,10 @@ fn hamming_topk<'py>(
     k: usize,
     bits: Option<usize>,
 ) -> PyResult<Neighbours<'py>> {
-    let db = packed_codes(py, database, "database", bits)?;
-    let q = packed_codes(py, queries, "queries", bits)?;
-    let found = py.detach(|| hamming_knn(&db, &q, k)).map_err(py_err)?;
+    let (db, q) = (packed_array(py, database, "database")?, packed_array(py, queries, "queries")?);
+    let (db, q) = (packed_codes(py, &db, "database", bits)?, packed_codes(py, &q, "queries", bits)?);
+    let (db, q) = (db.view()?, q.view()?);
+    let found = py.detach(|| hamming_knn_ref(db, q, k)).map_err(py_err)?;
     let m = found.queries();
     let distances: Vec<i32> = found.distances.into_iter().map(|d| d as i32).collect();
     let indices: Vec<i64> = found.indices.into_iter().map(i64::from).collect();

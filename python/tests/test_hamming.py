@@ -48,6 +48,21 @@ def test_non_contiguous_arrays_give_the_same_answer() -> None:
     np.testing.assert_array_equal(want[0], brute(db[::2], q, 5)[0])
 
 
+def test_misaligned_and_sliced_arrays_are_converted_not_misread() -> None:
+    rng = np.random.default_rng(4)
+    db, q = codes(rng, 1000, 256), codes(rng, 30, 256)
+    want = brute(db, q, 7)
+    raw = np.zeros(db.size + 1, np.uint8)
+    misaligned = raw[1:].reshape(db.shape)  # C-contiguous, but not on an 8-byte boundary
+    misaligned[:] = db
+    wider = np.zeros((1000, 40), np.uint8)
+    wider[:, :32] = db
+    for view in (misaligned, wider[:, :32]):
+        d, i = compete.hamming_topk(view, q, 7)
+        np.testing.assert_array_equal(d, want[0])
+        np.testing.assert_array_equal(i, want[1])
+
+
 def test_wrong_dtype_shape_and_arguments_raise_value_error() -> None:
     rng = np.random.default_rng(2)
     db, q = codes(rng, 50, 64), codes(rng, 4, 64)

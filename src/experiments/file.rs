@@ -30,7 +30,7 @@ pub enum Ran {
     /// `kind = "phases"`: each phase's run, in order.
     Phases(Vec<PhaseResult>),
     /// `kind = "sinusoid"`.
-    Sinusoid(SinusoidResults),
+    Sinusoid(Box<SinusoidResults>),
     /// `kind = "anomaly"`.
     Anomaly(AnomalyResults),
 }
@@ -78,7 +78,7 @@ pub fn run_text(text: &str, origin: &Path, data: Option<&str>, out: Option<&Path
             let dir = folder(out, &exp.name);
             create_out_dir(out_flag(out.is_some()), &dir)?;
             let results = crate::experiments::sinusoid::run(&exp, &dir, opts)?;
-            Ok(FileOutcome { out: dir, ran: Ran::Sinusoid(results) })
+            Ok(FileOutcome { out: dir, ran: Ran::Sinusoid(Box::new(results)) })
         }
         Some("phases") => {
             let exp = crate::experiments::phases::PhasesExperiment::from_toml(text, origin)?;

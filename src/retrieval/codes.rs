@@ -157,8 +157,89 @@ impl BinaryCodes {
         out
     }
 
+    /// The codes as a borrowed view (what the search reads).
+    pub fn view(&self) -> CodesRef<'_> {
+        CodesRef { n: self.n, bits: self.bits, words: self.words, data: &self.data }
+    }
+
     /// Checks that `other` has codes of the same length, naming both sides in the error.
     pub fn check_same_length(&self, what: &str, other: &BinaryCodes, other_what: &str) -> Result<()> {
+        if self.bits != other.bits {
+            return Err(Error::shape(
+                format!("{what} against {other_what}"),
+                format!("{}-bit {what}", self.bits),
+                format!("{}-bit codes, the length of the {other_what}", other.bits),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed view of `n` packed codes of `bits` bits over words owned elsewhere (a
+/// [`BinaryCodes`], or an array handed over by another language without a copy): what the search
+/// reads. The layout is [`BinaryCodes`]'s, or any layout that places the bits of every code the
+/// same way within its words (Hamming distances do not depend on where a bit sits, only on both
+/// codes having it in the same place), with padding bits 0.
+#[derive(Clone, Copy, Debug)]
+pub struct CodesRef<'a> {
+    n: usize,
+    bits: usize,
+    words: usize,
+    data: &'a [u64],
+}
+
+impl<'a> CodesRef<'a> {
+    /// A view of `data` as `n` codes of `bits` bits, `ceil(bits / 64)` words each. When `bits` is
+    /// not a multiple of 64 the padding bits of every code's last word must be 0 (checked).
+    pub fn new(n: usize, bits: usize, data: &'a [u64]) -> Result<Self> {
+        if bits == 0 {
+            return Err(Error::param("code length (bits)", 0, "at least 1 bit"));
+        }
+        let words = words_for(bits);
+        if n.checked_mul(words) != Some(data.len()) {
+            return Err(Error::shape("code words", format!("{} words", data.len()), format!("{n} codes x {words} words")));
+        }
+        let mask = last_word_mask(bits);
+        if mask != u64::MAX
+            && let Some(i) = data.chunks_exact(words).position(|c| c[words - 1] & !mask != 0)
+        {
+            return Err(Error::Data(format!("code {i} has bits set past its {bits} bits; padding bits must be 0")));
+        }
+        Ok(CodesRef { n, bits, words, data })
+    }
+
+    /// Number of codes.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are no codes.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Bits per code.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Words per code.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// All words, code after code.
+    pub fn as_words(&self) -> &'a [u64] {
+        self.data
+    }
+
+    /// The words of code `i`.
+    pub fn code(&self, i: usize) -> &'a [u64] {
+        &self.data[i * self.words..(i + 1) * self.words]
+    }
+
+    /// Checks that `other` has codes of the same length, naming both sides in the error.
+    pub fn check_same_length(&self, what: &str, other: &CodesRef<'_>, other_what: &str) -> Result<()> {
         if self.bits != other.bits {
             return Err(Error::shape(
                 format!("{what} against {other_what}"),
@@ -179,6 +260,19 @@ pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_check_their_words_and_padding() {
+        let codes = BinaryCodes::from_bools(2, 70, &[[true; 70], [false; 70]].concat()).unwrap();
+        let v = codes.view();
+        assert_eq!((v.len(), v.bits(), v.words(), v.code(0)), (2, 70, 2, codes.code(0)));
+        assert!(CodesRef::new(2, 70, codes.as_words()).is_ok());
+        assert!(CodesRef::new(3, 70, codes.as_words()).unwrap_err().to_string().contains("3 codes x 2 words"));
+        let mut words = codes.as_words().to_vec();
+        words[3] |= 1 << 6; // bit 70 of code 1
+        assert!(CodesRef::new(2, 70, &words).unwrap_err().to_string().contains("code 1 has bits set past its 70 bits"));
+        assert!(CodesRef::new(2, 128, &words).is_ok());
+    }
 
     #[test]
     fn packing_round_trips_at_odd_lengths() {

@@ -13,6 +13,6 @@ pub mod metrics;
 pub mod search;
 
 pub use baseline::Lsh;
-pub use codes::BinaryCodes;
+pub use codes::{BinaryCodes, CodesRef};
 pub use metrics::{MapAtK, PrCurve, PrPoint, map_from_neighbors, mean_average_precision, precision_recall};
-pub use search::{Neighbors, hamming_knn, hamming_knn_brute, search_bytes};
+pub use search::{Neighbors, hamming_knn, hamming_knn_brute, hamming_knn_ref, search_bytes};

@@ -64,7 +64,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use super::codes::{BinaryCodes, hamming};
+use super::codes::{BinaryCodes, CodesRef, hamming};
 use crate::error::{Error, Result};
 
 /// The `k` nearest database codes of every query, row-major: query `q`'s neighbours are
@@ -97,8 +97,8 @@ impl Neighbors {
 }
 
 /// Checks the arguments shared by every search.
-pub(crate) fn check_args(database: &BinaryCodes, queries: &BinaryCodes, k: usize) -> Result<()> {
-    queries.check_same_length("query codes", database, "database codes")?;
+pub(crate) fn check_args(database: CodesRef<'_>, queries: CodesRef<'_>, k: usize) -> Result<()> {
+    queries.check_same_length("query codes", &database, "database codes")?;
     if k == 0 || k > database.len() {
         return Err(Error::param("k", k, format!("between 1 and the database size, {}", database.len())));
     }
@@ -127,6 +127,11 @@ pub fn search_bytes(database: usize, queries: usize, bits: usize, k: usize) -> u
 
 /// Exact top-`k` search of every query against the database (ties by database index).
 pub fn hamming_knn(database: &BinaryCodes, queries: &BinaryCodes, k: usize) -> Result<Neighbors> {
+    hamming_knn_ref(database.view(), queries.view(), k)
+}
+
+/// [`hamming_knn`] on borrowed codes (the Python package searches NumPy arrays in place).
+pub fn hamming_knn_ref(database: CodesRef<'_>, queries: CodesRef<'_>, k: usize) -> Result<Neighbors> {
     check_args(database, queries, k)?;
     let plan = Plan::choose(database, queries.len(), k, Kernel::detect());
     Ok(knn_with(database, queries, k, plan))
@@ -134,7 +139,7 @@ pub fn hamming_knn(database: &BinaryCodes, queries: &BinaryCodes, k: usize) -> R
 
 /// Reference implementation: every distance, then a stable sort. Slow; for tests.
 pub fn hamming_knn_brute(database: &BinaryCodes, queries: &BinaryCodes, k: usize) -> Result<Neighbors> {
-    check_args(database, queries, k)?;
+    check_args(database.view(), queries.view(), k)?;
     let mut out = Neighbors { k, indices: Vec::with_capacity(queries.len() * k), distances: Vec::with_capacity(queries.len() * k) };
     let mut all: Vec<(u32, u32)> = Vec::with_capacity(database.len());
     for q in 0..queries.len() {
@@ -208,7 +213,7 @@ const STATE_BUDGET: usize = 8 << 20;
 
 impl Plan {
     /// The plan for `queries` queries of top-`k` against `database` on the current rayon pool.
-    pub(crate) fn choose(database: &BinaryCodes, queries: usize, k: usize, kernel: Kernel) -> Plan {
+    pub(crate) fn choose(database: CodesRef<'_>, queries: usize, k: usize, kernel: Kernel) -> Plan {
         let bits = database.bits();
         let per_query = 4 * (bits + 1) + 8 * (2 * k + 16) + bits + 32;
         let query_chunk = (STATE_BUDGET / per_query).clamp(1, 1024);
@@ -228,8 +233,8 @@ impl Plan {
 /// One piece of work: queries `qr` against database codes `dr`, with the bounds shared by the
 /// queries' pieces (see [`TopK`]).
 struct Job<'a> {
-    database: &'a BinaryCodes,
-    queries: &'a BinaryCodes,
+    database: CodesRef<'a>,
+    queries: CodesRef<'a>,
     qr: Range<usize>,
     dr: Range<usize>,
     k: usize,
@@ -237,7 +242,7 @@ struct Job<'a> {
 }
 
 /// Runs a plan (arguments already checked).
-pub(crate) fn knn_with(database: &BinaryCodes, queries: &BinaryCodes, k: usize, plan: Plan) -> Neighbors {
+pub(crate) fn knn_with(database: CodesRef<'_>, queries: CodesRef<'_>, k: usize, plan: Plan) -> Neighbors {
     let nq = queries.len();
     let n = database.len();
     let method = if database.bits() > SLICED_MAX_BITS { Method::Direct } else { plan.method };
@@ -809,7 +814,7 @@ static BIT_MASKS: [Plane; 2] = [Plane([0; 4]), Plane([u64::MAX; 4])];
 /// Transposes codes `b0..b0 + n` (`n <= 256`) into `planes[0..bits]`: bit `p` of code `b0 + c` goes
 /// to bit `c` of plane `p`. Codes beyond `n` read as zero. `planes[bits]` stays zero.
 #[inline(always)]
-fn transpose_block<L: Lanes>(database: &BinaryCodes, b0: usize, n: usize, planes: &mut [Plane], scratch: &mut [Plane; 64]) {
+fn transpose_block<L: Lanes>(database: CodesRef<'_>, b0: usize, n: usize, planes: &mut [Plane], scratch: &mut [Plane; 64]) {
     let words = database.words();
     let bits = database.bits();
     let data = database.as_words();
@@ -962,7 +967,7 @@ mod tests {
             for method in [Method::Direct, Method::Sliced] {
                 for (query_chunk, pieces, min_range) in [(1024, 1, 1), (7, 3, 1), (13, 8, 300)] {
                     let plan = Plan { method, kernel, query_chunk, pieces, min_range };
-                    let got = knn_with(database, queries, k, plan);
+                    let got = knn_with(database.view(), queries.view(), k, plan);
                     assert_eq!(got, expected, "{what}, k = {k}, {plan:?}");
                 }
             }
