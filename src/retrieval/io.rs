@@ -192,8 +192,19 @@ pub fn codes_from_packed(data: &[u8], n: usize, cols: usize, bits: Option<usize>
         if row[cols - 1] & pad_mask != 0 {
             return Err(Error::Data(format!("{what}: row {i} has bits set past the {bits} bits of a code; padding bits must be 0")));
         }
-        for (b, &byte) in row.iter().enumerate() {
-            code[b / 8] |= (byte.reverse_bits() as u64) << (8 * (b % 8));
+        // Eight bytes at a time: byte b goes to bits 8b..8b+7 of its word with its bit order
+        // reversed (NumPy's big bit order), which is a little-endian load followed by a bit
+        // reversal inside every byte (three swaps of masked halves).
+        let mut chunks = row.chunks_exact(8);
+        for (word, chunk) in code.iter_mut().zip(&mut chunks) {
+            let mut x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            x = ((x >> 1) & 0x5555_5555_5555_5555) | ((x & 0x5555_5555_5555_5555) << 1);
+            x = ((x >> 2) & 0x3333_3333_3333_3333) | ((x & 0x3333_3333_3333_3333) << 2);
+            *word = ((x >> 4) & 0x0f0f_0f0f_0f0f_0f0f) | ((x & 0x0f0f_0f0f_0f0f_0f0f) << 4);
+        }
+        let done = cols - chunks.remainder().len();
+        for (b, &byte) in chunks.remainder().iter().enumerate() {
+            code[(done + b) / 8] |= (byte.reverse_bits() as u64) << (8 * ((done + b) % 8));
         }
     }
     BinaryCodes::from_words(n, bits, out)
@@ -359,6 +370,31 @@ mod tests {
             bytes.push(0b1010_0000);
             let codes = codes_from_npy(&bytes, Some(3), p()).unwrap();
             assert_eq!(codes.to_bools(), vec![true, false, true], "version {major}");
+        }
+    }
+
+    #[test]
+    fn packed_rows_unpack_bit_by_bit_at_every_width() {
+        // Every width from 1 to 20 bytes (whole words, a tail, both): bit j of a code is bit
+        // 7 - j % 8 of byte j / 8 (np.packbits), whatever path the bytes take.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for cols in 1..=20 {
+            let n = 5;
+            let data: Vec<u8> = (0..n * cols)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let codes = codes_from_packed(&data, n, cols, None, "test codes").unwrap();
+            for i in 0..n {
+                for j in 0..8 * cols {
+                    assert_eq!(codes.bit(i, j), data[i * cols + j / 8] >> (7 - j % 8) & 1 == 1, "cols {cols}, code {i}, bit {j}");
+                }
+            }
+            assert_eq!(codes_to_packed(&codes), data);
         }
     }
 
