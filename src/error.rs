@@ -61,6 +61,22 @@ pub enum Error {
         /// The last good checkpoint, if any was written.
         checkpoint: Option<PathBuf>,
     },
+    /// Training was asked to stop ([`crate::train::interrupt`]) before this step.
+    #[error(
+        "training interrupted at epoch {epoch}, step {step}; {}",
+        match checkpoint {
+            Some(p) => format!("the finished epochs are kept (last checkpoint {}): resume to continue", p.display()),
+            None => "no epoch had finished yet".to_string(),
+        }
+    )]
+    Interrupted {
+        /// Epoch (1-based) in which it stopped.
+        epoch: usize,
+        /// Step within the epoch (1-based) that did not run.
+        step: usize,
+        /// The last checkpoint, if an epoch had finished.
+        checkpoint: Option<PathBuf>,
+    },
     /// Data that is unusable as given (empty, NaN, labels out of range, ...).
     #[error("{0}")]
     Data(String),

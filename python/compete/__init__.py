@@ -56,7 +56,10 @@ def train(
     ``out`` is the run folder (default ``runs/<name>``); ``resume`` continues the run found there;
     ``data`` replaces ``[data] source``; ``quiet`` prints nothing (otherwise the CLI's progress goes
     to standard error). The folder holds what the CLI writes: ``config.toml``, ``progress.json``,
-    ``best.safetensors``, ``last.safetensors``, curves.
+    ``checkpoints/best.safetensors``, ``checkpoints/last.safetensors``, curves.
+
+    Ctrl-C (``KeyboardInterrupt``) stops the run at its next step; the finished epochs are kept and
+    ``resume=True`` continues from them.
     """
     out_arg = None if out is None else os.fspath(out)
     if isinstance(config, Mapping):

@@ -29,7 +29,7 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArray2, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyFileNotFoundError, PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -413,7 +413,8 @@ fn regions_bounds(
 }
 
 /// Runs an experiment file (any `kind`) as `compete run` does and returns the run folder: the file
-/// at `origin`, or `text` when given (then `origin` is only the name its errors carry).
+/// at `origin`, or `text` when given (then `origin` is only the name its errors carry). Ctrl-C
+/// stops the run at its next step and raises KeyboardInterrupt; `resume=True` continues it.
 #[pyfunction]
 #[pyo3(signature = (origin, text = None, out = None, resume = false, quiet = false, data = None))]
 fn run_experiment(
@@ -426,12 +427,46 @@ fn run_experiment(
     data: Option<&str>,
 ) -> PyResult<String> {
     let opts = RunOptions { resume, quiet };
-    let done = py
-        .detach(|| match text {
-            Some(t) => compete::experiments::file::run_text(t, &origin, data, out.as_deref(), &opts),
-            None => compete::experiments::file::run_path(&origin, data, out.as_deref(), &opts),
-        })
-        .map_err(py_err)?;
+    let run = || match text {
+        Some(t) => compete::experiments::file::run_text(t, &origin, data, out.as_deref(), &opts),
+        None => compete::experiments::file::run_path(&origin, data, out.as_deref(), &opts),
+    };
+    // The run trains on its own thread while this one, between short sleeps without the GIL,
+    // lets Python see its signals: a Ctrl-C asks the run to stop at its next step
+    // (compete::train::interrupt), and its error (the epoch, the checkpoint to resume from)
+    // comes back as KeyboardInterrupt.
+    let done = std::thread::scope(|scope| {
+        let worker = scope.spawn(run);
+        let mut signal: Option<PyErr> = None;
+        while !worker.is_finished() {
+            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            if signal.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                signal = Some(e);
+                compete::train::interrupt::request();
+            }
+        }
+        let result = worker.join();
+        let Some(signal) = signal else {
+            return result
+                .map_err(|_| PyRuntimeError::new_err("the training thread panicked (a bug in compete: please report it)"))?
+                .map_err(py_err);
+        };
+        compete::train::interrupt::clear();
+        // A signal handler's own exception is raised as it is; Ctrl-C with the run's words.
+        if !signal.is_instance_of::<PyKeyboardInterrupt>(py) {
+            return Err(signal);
+        }
+        match result {
+            Ok(Err(e @ Error::Interrupted { .. })) => Err(PyKeyboardInterrupt::new_err(e.to_string())),
+            Ok(Ok(done)) => {
+                Err(PyKeyboardInterrupt::new_err(format!("interrupted as the run finished; its folder {} is complete", done.out.display())))
+            }
+            Ok(Err(e)) => Err(py_err(e)),
+            Err(_) => Err(PyRuntimeError::new_err("the training thread panicked (a bug in compete: please report it)")),
+        }
+    })?;
     Ok(done.out.display().to_string())
 }
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +41,30 @@ def test_train_from_a_toml_file_and_resume(tmp_path: Path) -> None:
     file.write_text(file.read_text().replace("epochs = 1", "epochs = 2"))
     compete.train(file, out, quiet=True, resume=True)
     assert len(json.loads((out / "progress.json").read_text())["history"]) == 2
+
+
+def test_ctrl_c_stops_training_between_steps_and_the_run_resumes(tmp_path: Path) -> None:
+    config = {"name": "long", "data": {"source": "sample"}, "model": {"hidden": [64]}, "train": {"epochs": 400}}
+    out = tmp_path / "run"
+    sent: list[float] = []
+
+    def ctrl_c_after_the_first_epoch() -> None:
+        end = time.perf_counter() + 120
+        while not (out / "progress.json").exists() and time.perf_counter() < end:
+            time.sleep(0.05)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_after_the_first_epoch, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt, match=r"training interrupted at epoch (\d+), step \d+.*resume to continue"):
+        compete.train(config, out, quiet=True)
+    assert sent and time.perf_counter() - sent[0] < 30, "the run did not stop at its next step"
+    done = len(json.loads((out / "progress.json").read_text())["history"])
+    assert 1 <= done < 400
+    # The finished epochs are kept; the run continues from them.
+    config["train"]["epochs"] = done + 1
+    compete.train(config, out, quiet=True, resume=True)
+    assert len(json.loads((out / "progress.json").read_text())["history"]) == done + 1
 
 
 def test_train_refuses_bad_configs(tmp_path: Path) -> None:

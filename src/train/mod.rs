@@ -5,12 +5,14 @@
 //!   stopping, atomic commits, exact resume, the divergence guard);
 //! - [`optim`]: SGD with momentum and Adam over [`crate::params::Parameters`], with per-parameter
 //!   rules (learning-rate scales, norm constraints, clipping);
+//! - [`interrupt`]: stopping a run between two steps (Ctrl-C in a notebook);
 //! - [`config`]: experiment files (`[data]`, `[model] type = ...`, `[train]`);
 //! - [`run`]: from an experiment to its learner, dispatching on the model type;
 //! - [`checkpoint`]: run-folder files and MLP shorthands (the format is [`crate::models::checkpoint`]).
 
 pub mod checkpoint;
 pub mod config;
+pub mod interrupt;
 pub mod optim;
 pub mod run;
 pub mod trainer;

@@ -307,6 +307,9 @@ pub fn train<L: Learner>(
         };
         let mut loss_sum = 0.0f64;
         for (step, idx) in order.chunks(batch).enumerate() {
+            if crate::train::interrupt::requested() {
+                return Err(Error::Interrupted { epoch, step: step + 1, checkpoint: paths.last().exists().then(|| paths.last()) });
+            }
             x.resize(idx.len(), train.dim);
             y.resize(idx.len(), 0);
             train.gather_batch(idx, &mut x.data, &mut y);
