@@ -164,14 +164,7 @@ impl BinaryCodes {
 
     /// Checks that `other` has codes of the same length, naming both sides in the error.
     pub fn check_same_length(&self, what: &str, other: &BinaryCodes, other_what: &str) -> Result<()> {
-        if self.bits != other.bits {
-            return Err(Error::shape(
-                format!("{what} against {other_what}"),
-                format!("{}-bit {what}", self.bits),
-                format!("{}-bit codes, the length of the {other_what}", other.bits),
-            ));
-        }
-        Ok(())
+        self.view().check_same_length(what, &other.view(), other_what)
     }
 }
 
