@@ -115,6 +115,8 @@ fn packed_codes<'a>(py: Python<'_>, arr: &'a PyReadonlyArray2<'_, u8>, name: &st
         if let Some(words) = c_order.and_then(|data| bytemuck::try_cast_slice::<u8, u64>(data).ok()) {
             return CodesRef::new(n, 8 * cols, words).map(Codes::InPlace).map_err(py_err);
         }
+        let size = compete::io::memory::bytes(&[n, cols], 1);
+        compete::io::memory::check_alloc(&format!("a C-ordered copy of {name} ({n} codes of {} bits)", 8 * cols), size).map_err(py_err)?;
         let view = arr.as_array();
         let words = py.detach(|| {
             let mut words = vec![0u64; n * cols / 8];
