@@ -139,3 +139,23 @@ def test_load_data_matches_the_shipped_sample(test_split) -> None:
     assert x.dtype == np.float32 and x.shape[1] == 784 and labels.dtype == np.uint8
     assert 0.0 <= x.min() and x.max() <= 1.0 and set(np.unique(labels)) == set(range(10))
     assert (ROOT / "data" / "mnist-sample").is_dir()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"type": "conv", "layers": ["conv5x5:4:maxout:2", "pool2", "dense:16", "10"]},
+        {"type": "fc-wta", "hidden": [64], "sparsity": 0.2},
+    ],
+    ids=["conv-maxout", "fc-wta"],
+)
+def test_other_checkpoint_kinds_give_the_clis_features_and_submasks(cli: Path, tmp_path: Path, model: dict, test_split) -> None:
+    x, _ = test_split
+    run = compete.train({"name": model["type"], "data": {"source": "sample", "validation": 1000}, "model": model,
+                         "train": {"epochs": 1, "batch_size": 100}}, tmp_path / "run", quiet=True)
+    ckpt = run / "checkpoints" / "best.safetensors"
+    assert compete.checkpoint_info(ckpt)["kind"] == model["type"]
+    run_cli(cli, "features", ckpt, "--data", "sample", "--split", "test", "--validation", 1000, "-o", tmp_path / "f.npy")
+    np.testing.assert_array_equal(compete.features(ckpt, x.reshape(-1, 28, 28)), np.load(tmp_path / "f.npy"))
+    run_cli(cli, "submasks", ckpt, "--data", "sample", "--split", "test", "--validation", 1000, "--layer", 0, "-o", tmp_path / "s.npy")
+    np.testing.assert_array_equal(compete.submasks(ckpt, x, layer=0, packed=True), np.load(tmp_path / "s.npy"))
