@@ -158,6 +158,11 @@ def _sequential_competition(model: Any) -> str | None:
         kind = type(child).__name__
         if kind == "Linear" or kind in _IDENTITY:
             continue
+        if kind == "Sequential":  # a model holding its Sequential (`self.net = nn.Sequential(...)`)
+            inner = _sequential_competition(child)
+            if inner is not None:
+                found.add(inner)
+            continue
         if kind == "ReLU":
             found.add("relu")
         elif next(iter(child.parameters(recurse=True)), None) is None:

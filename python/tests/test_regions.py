@@ -156,6 +156,13 @@ def test_pytorch_sequential_equals_the_cli_on_its_saved_file(cli: Path, tmp_path
     assert ours.per_layer == summary["per_layer"]
     assert compete.regions.count(model.state_dict(), through=pts, margin=0.5, competition="relu").count == ours.count
 
+    class Wrapper(torch.nn.Module):  # a model holding its Sequential: state_dict names net.0.weight, ...
+        def __init__(self, net: torch.nn.Sequential) -> None:
+            super().__init__()
+            self.net = net
+
+    assert compete.regions.count(Wrapper(model), through=pts, margin=0.5).count == ours.count
+
 
 def test_pytorch_maxout_and_refused_modules() -> None:
     torch = pytest.importorskip("torch")
