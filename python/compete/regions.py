@@ -120,16 +120,19 @@ def _vector(p: Any) -> np.ndarray:
     return np.asarray(p, dtype=np.float64).reshape(-1)
 
 
-def _array(t: Any) -> np.ndarray:
-    """A tensor of a state_dict as a float32 array."""
+def _array(name: str, t: Any) -> np.ndarray:
+    """The tensor `name` of a state_dict as a float32 array."""
     if hasattr(t, "detach"):
         t = t.detach().cpu()
-        if hasattr(t, "float"):
+        if t.is_floating_point():
             t = t.float()
         t = t.numpy()
     a = np.asarray(t)
     if a.dtype.kind != "f":
-        raise ValueError(f"invalid tensor dtype = {a.dtype}: expected floating-point weights")
+        raise ValueError(
+            f"invalid tensor {name} = an array of dtype {a.dtype}: expected the floating-point weights and biases "
+            "of nn.Linear layers (batch norm statistics and other buffers are not part of a piecewise linear MLP)"
+        )
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
@@ -138,12 +141,12 @@ def _network(model: Any, competition: str | None) -> tuple[str | None, dict[str,
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model), None, competition
     if isinstance(model, Mapping):
-        return None, {str(k): _array(v) for k, v in model.items()}, competition
+        return None, {str(k): _array(str(k), v) for k, v in model.items()}, competition
     if hasattr(model, "state_dict") and hasattr(model, "named_children"):
         seen = _sequential_competition(model)
         if seen is not None and competition is not None and seen != competition:
             raise ValueError(f"invalid competition = {competition}: expected nothing, or the model's own ({seen})")
-        return None, {k: _array(v) for k, v in model.state_dict().items()}, competition or seen
+        return None, {k: _array(k, v) for k, v in model.state_dict().items()}, competition or seen
     raise ValueError(
         f"invalid model = a {type(model).__name__}: expected a PyTorch nn.Sequential, a state_dict, "
         "or the path of a safetensors file or compete checkpoint"

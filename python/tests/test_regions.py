@@ -125,6 +125,8 @@ def test_bad_networks_and_domains_raise_value_error(tmp_path: Path) -> None:
         compete.regions.count(sd, segment=(a, b), competition="softmax")
     with pytest.raises(ValueError, match=r"tensor \"0\.running_mean\" is not a Linear"):
         compete.regions.count({**sd, "0.running_mean": np.zeros(8, np.float32)}, segment=(a, b), competition="relu")
+    with pytest.raises(ValueError, match=r"tensor 0\.num_batches_tracked = an array of dtype int64"):
+        compete.regions.count({**sd, "0.num_batches_tracked": np.zeros((), np.int64)}, segment=(a, b), competition="relu")
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         compete.regions.count(tmp_path / "missing.safetensors", segment=(a, b), competition="relu")
     with pytest.raises(ValueError, match="invalid model"):
