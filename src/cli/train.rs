@@ -6,8 +6,7 @@ use clap::Args;
 
 use crate::competition::Competition;
 use crate::error::{Error, Result};
-use crate::experiments::file::{Ran, out_flag};
-use crate::report::io::create_out_dir;
+use crate::experiments::file::{Ran, train_into};
 use crate::train::config::{Competitions, ConvSection, Experiment, ModelSection};
 use crate::train::optim::OptimizerKind;
 use crate::train::{RunOptions, TrainOutcome};
@@ -186,7 +185,9 @@ impl TrainArgs {
 /// `compete train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let exp = args.experiment()?;
-    train_and_print(&exp, args.out.as_deref(), &RunOptions { resume: args.resume, quiet: args.quiet })
+    let (_, outcome) = train_into(&exp, args.out.as_deref(), &RunOptions { resume: args.resume, quiet: args.quiet })?;
+    print_outcome(&outcome);
+    Ok(())
 }
 
 /// `compete run FILE`.
@@ -207,15 +208,6 @@ pub fn run_file(args: RunArgs) -> Result<()> {
         }
         Ran::Anomaly(results) => print!("{}", results.table()),
     }
-    Ok(())
-}
-
-/// Trains `exp` into `out` (default `runs/<name>`) and prints the summary.
-fn train_and_print(exp: &Experiment, out: Option<&std::path::Path>, opts: &RunOptions) -> Result<()> {
-    let flag = out_flag(out.is_some());
-    let out = out.map_or_else(|| PathBuf::from("runs").join(&exp.name), std::path::Path::to_path_buf);
-    create_out_dir(flag, &out)?;
-    print_outcome(&crate::train::run::load_and_train(exp, &out, opts)?);
     Ok(())
 }
 

@@ -54,6 +54,15 @@ fn folder(out: Option<&Path>, name: &str) -> PathBuf {
     out.map_or_else(|| PathBuf::from("runs").join(name), Path::to_path_buf)
 }
 
+/// Trains `exp` (`kind = "train"`) into `out` (default `runs/<name>`, checked and created first):
+/// what `compete train` and the `"train"` kind of [`run_text`] do. Returns the folder and the outcome.
+pub fn train_into(exp: &Experiment, out: Option<&Path>, opts: &RunOptions) -> Result<(PathBuf, TrainOutcome)> {
+    let dir = folder(out, &exp.name);
+    create_out_dir(out_flag(out.is_some()), &dir)?;
+    let outcome = crate::train::run::load_and_train(exp, &dir, opts)?;
+    Ok((dir, outcome))
+}
+
 /// Runs the experiment file `text` (read from `origin`, which errors name) into `out` (default
 /// `runs/<name>`); `data` replaces the file's `[data] source` (not for `kind = "sinusoid"`, which
 /// generates its data).
@@ -65,9 +74,7 @@ pub fn run_text(text: &str, origin: &Path, data: Option<&str>, out: Option<&Path
             if let Some(d) = data {
                 exp.data.source = d.to_string();
             }
-            let dir = folder(out, &exp.name);
-            create_out_dir(out_flag(out.is_some()), &dir)?;
-            let outcome = crate::train::run::load_and_train(&exp, &dir, opts)?;
+            let (dir, outcome) = train_into(&exp, out, opts)?;
             Ok(FileOutcome { out: dir, ran: Ran::Train(outcome) })
         }
         Some("sinusoid") => {
