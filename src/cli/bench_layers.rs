@@ -68,6 +68,9 @@ pub struct BenchLayersArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Run every convolution as im2col + GEMM, with Winograd's algorithm off (to compare the two).
+    #[arg(long)]
+    pub im2col: bool,
 }
 
 use super::bench::percentiles;
@@ -318,6 +321,7 @@ fn load1() -> Option<f64> {
 /// `compete bench-layers`.
 pub fn run(args: BenchLayersArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
+    crate::layers::winograd::set_enabled(!args.im2col);
     if args.steps == 0 || args.batch == 0 {
         return Err(Error::param("--steps/--batch", 0, "at least 1"));
     }

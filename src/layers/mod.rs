@@ -13,6 +13,7 @@ pub mod dropout;
 pub mod local;
 pub mod pool;
 pub mod softmax;
+pub mod winograd;
 
 use crate::error::{Error, Result};
 
