@@ -470,8 +470,8 @@ impl Plan {
                     row.copy_from_slice(&mm[(xi * co + o) * tp + t0..][..LANES]);
                 }
                 let y = apply2::<ALPHA, M>(&tile, at_1d::<M>);
-                for l in 0..LANES.min(total.saturating_sub(t0)) {
-                    let (e, oy, ox) = self.tile_origin(t0 + l);
+                for (l, t) in (t0..total.min(t0 + LANES)).enumerate() {
+                    let (e, oy, ox) = self.tile_origin(t);
                     let dst = &mut out[(e * co + o) * oplane..][..oplane];
                     for i in 0..M.min(g.oh - oy) {
                         for j in 0..M.min(g.ow - ox) {
@@ -910,11 +910,12 @@ mod tests {
                     assert_eq!(bt[j][0], t.bt[j * ALPHA + i], "F({m},{r}) B^T[{j}][{i}]");
                     assert_eq!(b[j][0], t.b[j * ALPHA + i], "F({m},{r}) B[{j}][{i}]");
                 }
-                for j in 0..m {
-                    assert_eq!(at[j][0], t.at[j * ALPHA + i], "F({m},{r}) A^T[{j}][{i}]");
-                    if i < m {
-                        assert_eq!(a[..].iter().map(|v| v[0]).collect::<Vec<_>>(), (0..ALPHA).map(|k| t.a[k * m + i]).collect::<Vec<_>>());
-                    }
+                for (j, row) in at.iter().enumerate().take(m) {
+                    assert_eq!(row[0], t.at[j * ALPHA + i], "F({m},{r}) A^T[{j}][{i}]");
+                }
+                if i < m {
+                    let got: Vec<f32> = a.iter().map(|v| v[0]).collect();
+                    assert_eq!(got, (0..ALPHA).map(|k| t.a[k * m + i]).collect::<Vec<_>>(), "F({m},{r}) A column {i}");
                 }
             }
         }
