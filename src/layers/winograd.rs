@@ -258,15 +258,15 @@ impl Plan {
         )?;
         let u = self.filters(weight);
         let (isz, osz) = (self.g.channels * self.g.h * self.g.w, self.out_ch * self.g.oh * self.g.ow);
-        out.par_chunks_mut(chunk * osz).zip(x.par_chunks(chunk * isz)).try_for_each(|(out, x)| {
+        // No sums over the batch here, so the blocks themselves are the parallel tasks (more of
+        // them than chunks: the threads stay evenly loaded).
+        out.par_chunks_mut(block * osz).zip(x.par_chunks(block * isz)).try_for_each(|(out, x)| {
             sequential(|| -> Result<()> {
                 with_scratch(|s| {
-                    for (out, x) in out.chunks_mut(block * osz).zip(x.chunks(block * isz)) {
-                        let nb = x.len() / isz;
-                        let tp = self.input_transform(x, nb, &mut s.pad_in, &mut s.v);
-                        self.products(&u, (self.out_ch, self.g.channels), Op::N, &s.v, &mut s.m, tp, false)?;
-                        self.output_transform(&s.m, tp, nb, bias, out);
-                    }
+                    let nb = x.len() / isz;
+                    let tp = self.input_transform(x, nb, &mut s.pad_in, &mut s.v);
+                    self.products(&u, (self.out_ch, self.g.channels), Op::N, &s.v, &mut s.m, tp, false)?;
+                    self.output_transform(&s.m, tp, nb, bias, out);
                     Ok(())
                 })
             })
