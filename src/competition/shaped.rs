@@ -295,27 +295,59 @@ fn maps_of(batch: usize, shape: Shape) -> [usize; 4] {
     }
 }
 
-/// A grouped rule over channels: for every example and position, the `channels` values there are
-/// gathered into a vector, the rule is applied to it, and its outputs and winners are scattered
-/// back (`channels / pieces` output maps).
+/// A grouped rule over channels ([`Select::BlockMax`]: LWTA or maxout over `k` consecutive
+/// channels): at every example and position, the first maximum of the `k` values of each block of
+/// channels wins. The same result as gathering the `channels` values of each position into a
+/// vector and applying the rule to it, computed a plane at a time (contiguous, vectorisable loops)
+/// instead of a position at a time (strided gathers): the running maximum of each block over its
+/// channels, then its winners and outputs written back plane by plane.
 fn forward_maps(rule: Pwl, z: &[f32], channels: usize, hw: usize, out: &mut [f32], winners: &mut [bool]) {
+    let k = rule.select.group();
     let out_channels = channels / rule.pieces();
-    let mut zc = vec![0.0f32; channels];
-    let mut oc = vec![0.0f32; out_channels];
-    let mut wc = vec![false; channels];
+    debug_assert!(rule.pieces() == 1 || rule.pieces() == k, "a pool reads the blocks the rule selects from");
+    let mut best_v = vec![0.0f32; hw];
+    let mut best_i = vec![0u32; hw];
     for ((zb, ob), wb) in
         z.chunks_exact(channels * hw).zip(out.chunks_exact_mut(out_channels * hw)).zip(winners.chunks_exact_mut(channels * hw))
     {
-        for p in 0..hw {
-            for (c, v) in zc.iter_mut().enumerate() {
-                *v = zb[c * hw + p];
+        for g in 0..channels / k {
+            let base = g * k;
+            best_v.copy_from_slice(&zb[base * hw..(base + 1) * hw]);
+            best_i.fill(0);
+            for i in 1..k {
+                let zc = &zb[(base + i) * hw..(base + i + 1) * hw];
+                for ((bv, bi), &x) in best_v.iter_mut().zip(best_i.iter_mut()).zip(zc) {
+                    // argmax_first's rule: a strictly larger value, or a number over a NaN.
+                    // Selected by masks, without a branch or a conditional store, so that the
+                    // loop vectorises.
+                    let take = (x > *bv) | (bv.is_nan() & !x.is_nan());
+                    let mask = 0u32.wrapping_sub(take as u32);
+                    *bv = f32::from_bits(bv.to_bits() ^ ((bv.to_bits() ^ x.to_bits()) & mask));
+                    *bi ^= (*bi ^ i as u32) & mask;
+                }
             }
-            rule.forward(&zc, &mut oc, &mut wc);
-            for (j, &v) in oc.iter().enumerate() {
-                ob[j * hw + p] = v;
+            for i in 0..k {
+                let wc = &mut wb[(base + i) * hw..(base + i + 1) * hw];
+                for (w, &bi) in wc.iter_mut().zip(&best_i) {
+                    *w = bi == i as u32;
+                }
             }
-            for (c, &w) in wc.iter().enumerate() {
-                wb[c * hw + p] = w;
+            match rule.read {
+                Read::Pool { .. } => ob[g * hw..(g + 1) * hw].copy_from_slice(&best_v),
+                Read::Gate { loser } => {
+                    for i in 0..k {
+                        let (zc, oc) = (&zb[(base + i) * hw..(base + i + 1) * hw], &mut ob[(base + i) * hw..(base + i + 1) * hw]);
+                        for ((o, &x), &bi) in oc.iter_mut().zip(zc).zip(&best_i) {
+                            *o = if bi == i as u32 {
+                                x
+                            } else if loser == 0.0 {
+                                0.0
+                            } else {
+                                loser * x
+                            };
+                        }
+                    }
+                }
             }
         }
     }

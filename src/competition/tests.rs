@@ -611,6 +611,41 @@ fn lwta_and_maxout_on_maps_compete_across_channels() {
     assert_eq!(out, vec![1.0, 0.0, 0.0, 0.0, 2.0, 0.5]);
 }
 
+/// Ties, NaN and infinities on maps: the plane-at-a-time pass equals the rule applied to the
+/// vector of channels gathered at each position (the definition, with the rule's NaN order).
+#[test]
+fn channel_blocks_on_maps_equal_the_rule_on_each_position_with_ties_and_nan() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (n, c, hw) = (3, 12, 7);
+    let maps = Shape::Maps { channels: c, height: 1, width: hw };
+    let pool = [0.0, 1.0, 1.0, -1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 2.0];
+    let z: Vec<f32> = (0..n * c * hw).map(|_| pool[rng.random_range(0..pool.len())]).collect();
+    for comp in [2, 3, 4, 6, 12].into_iter().flat_map(|k| [Competition::Maxout { rank: k }, Competition::Lwta { block: k }]) {
+        let rule = comp.pwl().unwrap();
+        let oc = c / rule.pieces();
+        let (mut want_out, mut want_w) = (vec![0.0f32; n * oc * hw], vec![false; z.len()]);
+        let (mut zc, mut o, mut w) = (vec![0.0f32; c], vec![0.0f32; oc], vec![false; c]);
+        for b in 0..n {
+            for p in 0..hw {
+                for ch in 0..c {
+                    zc[ch] = z[(b * c + ch) * hw + p];
+                }
+                rule.forward(&zc, &mut o, &mut w);
+                for j in 0..oc {
+                    want_out[(b * oc + j) * hw + p] = o[j];
+                }
+                for ch in 0..c {
+                    want_w[(b * c + ch) * hw + p] = w[ch];
+                }
+            }
+        }
+        let (got_out, got_w) = comp.apply_shaped(&z, n, maps, Mode::Train).unwrap();
+        assert_eq!(got_w, want_w, "{comp} winners");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got_out), bits(&want_out), "{comp} outputs");
+    }
+}
+
 #[test]
 fn elementwise_flattened_and_spatial_competitions_on_maps() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);

@@ -266,9 +266,14 @@ impl Conv2d {
         // dimension `out_channels` into a `[C k k, H W]` matrix that col2im sums back.
         let (k, in_ch) = (self.config.kernel, self.config.in_channels);
         let pad = self.config.pad()?;
-        // Chosen when the input has at least half as many channels as the output: the unfolded
-        // grad_out is `out_channels / in_channels` times the size of the other path's matrix.
-        let flipped = if grad_x.is_some() && self.config.stride == 1 && pad < k && 2 * in_ch >= out_ch {
+        // Chosen when the input has at least half as many channels as the output (the unfolded
+        // grad_out is `out_channels / in_channels` times the size of the other path's matrix)
+        // and its maps are no larger than the output's: the product costs `in k k out` times
+        // the input plane here, times the output plane on the other path (with 8x8 kernels
+        // and little padding the input plane is the larger: 9x9 against 8x8 in Goodfellow et
+        // al.'s second layer).
+        let flipped = if grad_x.is_some() && self.config.stride == 1 && pad < k && 2 * in_ch >= out_ch && input.plane() <= output.plane()
+        {
             let gg = Geometry::conv("conv2d", output, k, 1, k - 1 - pad)?;
             debug_assert_eq!((gg.oh, gg.ow), (input.height, input.width));
             let mut wf = Matrix::zeros(in_ch, gg.rows());
@@ -420,49 +425,47 @@ impl Geometry {
         MapShape { channels, height: self.oh, width: self.ow }
     }
 
-    /// For window row `oy` and kernel row `i`: the image row, or `None` in the padding.
-    #[inline]
-    fn src(o: usize, i: usize, s: usize, p: usize, len: usize) -> Option<usize> {
-        let v = (o * s + i).checked_sub(p)?;
-        (v < len).then_some(v)
-    }
-
-    /// The window columns `lo..hi` whose kernel column `j` reads inside the map at stride 1 (the
-    /// others read the padding); column `ox` reads image column `ox + j - p`.
-    #[inline]
-    fn span1(&self, j: usize) -> (usize, usize) {
-        let lo = self.p.saturating_sub(j).min(self.ow);
-        let hi = (self.w + self.p).saturating_sub(j).min(self.ow).max(lo);
-        (lo, hi)
-    }
-
     /// Unfolds one example's image (`channels h w` values) into `col` (`rows() * cols()` values).
     pub fn im2col(&self, img: &[f32], col: &mut [f32]) {
-        let (k, cols) = (self.k, self.cols());
-        for c in 0..self.channels {
-            let plane = &img[c * self.h * self.w..(c + 1) * self.h * self.w];
+        self.im2col_at(img, col, self.cols(), 0, &mut Vec::new());
+    }
+
+    /// Height and width of a map with its padding, `h + 2p` and `w + 2p`.
+    fn padded(&self) -> (usize, usize) {
+        (self.h + 2 * self.p, self.w + 2 * self.p)
+    }
+
+    /// Copies one example's image into `buf` with its zero padding (`channels (h + 2p) (w + 2p)`).
+    fn pad_into(&self, img: &[f32], buf: &mut Vec<f32>) {
+        let (ph, pw) = self.padded();
+        buf.clear();
+        buf.resize(self.channels * ph * pw, 0.0);
+        for (plane, dst) in img.chunks_exact(self.h * self.w).zip(buf.chunks_exact_mut(ph * pw)) {
+            for (src, row) in plane.chunks_exact(self.w).zip(dst[self.p * pw..].chunks_exact_mut(pw)) {
+                copy_short(&mut row[self.p..self.p + self.w], src);
+            }
+        }
+    }
+
+    /// [`Geometry::im2col`] into columns `off .. off + cols()` of a row-major matrix of `ld`
+    /// columns (several examples side by side, so that one GEMM serves them all). `buf` holds the
+    /// padded image (any vector; reused between calls). Every window row is a straight copy of
+    /// the padded map at stride 1, and a strided read otherwise: no branch on the padding.
+    pub fn im2col_at(&self, img: &[f32], col: &mut [f32], ld: usize, off: usize, buf: &mut Vec<f32>) {
+        let (k, s, ow) = (self.k, self.s, self.ow);
+        let (ph, pw) = self.padded();
+        self.pad_into(img, buf);
+        for (c, plane) in buf.chunks_exact(ph * pw).enumerate() {
             for i in 0..k {
                 for j in 0..k {
-                    let row = &mut col[((c * k + i) * k + j) * cols..][..cols];
-                    let (lo, hi) = self.span1(j);
-                    for oy in 0..self.oh {
-                        let dst = &mut row[oy * self.ow..(oy + 1) * self.ow];
-                        match Self::src(oy, i, self.s, self.p, self.h) {
-                            None => dst.fill(0.0),
-                            Some(y) => {
-                                let src = &plane[y * self.w..(y + 1) * self.w];
-                                if self.s == 1 {
-                                    // Contiguous: zeros, a copy of the row, zeros.
-                                    dst[..lo].fill(0.0);
-                                    if hi > lo {
-                                        dst[lo..hi].copy_from_slice(&src[lo + j - self.p..hi + j - self.p]);
-                                    }
-                                    dst[hi..].fill(0.0);
-                                } else {
-                                    for (ox, d) in dst.iter_mut().enumerate() {
-                                        *d = Self::src(ox, j, self.s, self.p, self.w).map_or(0.0, |x| src[x]);
-                                    }
-                                }
+                    let row = &mut col[((c * k + i) * k + j) * ld + off..][..self.cols()];
+                    for (oy, dst) in row.chunks_exact_mut(ow).enumerate() {
+                        let src = &plane[(oy * s + i) * pw + j..];
+                        if s == 1 {
+                            copy_short(dst, &src[..ow]);
+                        } else {
+                            for (ox, d) in dst.iter_mut().enumerate() {
+                                *d = src[ox * s];
                             }
                         }
                     }
@@ -474,34 +477,65 @@ impl Geometry {
     /// Adds the unfolded `col` back onto `img` (the transpose of [`Geometry::im2col`]): every window
     /// entry is added to the image value it was read from.
     pub fn col2im(&self, col: &[f32], img: &mut [f32]) {
-        let (k, cols) = (self.k, self.cols());
-        for c in 0..self.channels {
-            let plane = &mut img[c * self.h * self.w..(c + 1) * self.h * self.w];
+        self.col2im_at(col, self.cols(), 0, img, &mut Vec::new());
+    }
+
+    /// [`Geometry::col2im`] from columns `off .. off + cols()` of a row-major matrix of `ld`
+    /// columns (the transpose of [`Geometry::im2col_at`]); the sums are formed in `buf`, the padded
+    /// image, and its inside is added onto `img`.
+    pub fn col2im_at(&self, col: &[f32], ld: usize, off: usize, img: &mut [f32], buf: &mut Vec<f32>) {
+        let (k, s, ow) = (self.k, self.s, self.ow);
+        let (ph, pw) = self.padded();
+        buf.clear();
+        buf.resize(self.channels * ph * pw, 0.0);
+        for (c, plane) in buf.chunks_exact_mut(ph * pw).enumerate() {
             for i in 0..k {
                 for j in 0..k {
-                    let row = &col[((c * k + i) * k + j) * cols..][..cols];
-                    let (lo, hi) = self.span1(j);
-                    for oy in 0..self.oh {
-                        if let Some(y) = Self::src(oy, i, self.s, self.p, self.h) {
-                            let dst = &mut plane[y * self.w..(y + 1) * self.w];
-                            let src = &row[oy * self.ow..(oy + 1) * self.ow];
-                            if self.s == 1 {
-                                if hi > lo {
-                                    let dst = &mut dst[lo + j - self.p..hi + j - self.p];
-                                    dst.iter_mut().zip(&src[lo..hi]).for_each(|(d, v)| *d += v);
-                                }
-                            } else {
-                                for (ox, v) in src.iter().enumerate() {
-                                    if let Some(x) = Self::src(ox, j, self.s, self.p, self.w) {
-                                        dst[x] += v;
-                                    }
-                                }
+                    let row = &col[((c * k + i) * k + j) * ld + off..][..self.cols()];
+                    for (oy, src) in row.chunks_exact(ow).enumerate() {
+                        let dst = &mut plane[(oy * s + i) * pw + j..];
+                        if s == 1 {
+                            dst[..ow].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                        } else {
+                            for (ox, v) in src.iter().enumerate() {
+                                dst[ox * s] += v;
                             }
                         }
                     }
                 }
             }
         }
+        for (plane, out) in buf.chunks_exact(ph * pw).zip(img.chunks_exact_mut(self.h * self.w)) {
+            for (src, dst) in plane[self.p * pw..].chunks_exact(pw).zip(out.chunks_exact_mut(self.w)) {
+                dst.iter_mut().zip(&src[self.p..self.p + self.w]).for_each(|(d, v)| *d += v);
+            }
+        }
+    }
+}
+
+/// `dst = src` for the short rows of im2col (a map row of a few values): fixed-size moves of 8 and
+/// 4 values and single ones, where `copy_from_slice` would call `memcpy` for every row.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    debug_assert_eq!(dst.len(), src.len());
+    if dst.len() >= 64 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let mut d8 = dst.chunks_exact_mut(8);
+    let mut s8 = src.chunks_exact(8);
+    for (d, s) in (&mut d8).zip(&mut s8) {
+        let v: [f32; 8] = s.try_into().unwrap_or([0.0; 8]);
+        d.copy_from_slice(&v);
+    }
+    let (d, s) = (d8.into_remainder(), s8.remainder());
+    let n4 = d.len() / 4 * 4;
+    if n4 == 4 {
+        let v: [f32; 4] = s[..4].try_into().unwrap_or([0.0; 4]);
+        d[..4].copy_from_slice(&v);
+    }
+    for (d, s) in d[n4..].iter_mut().zip(&s[n4..]) {
+        *d = *s;
     }
 }
 
