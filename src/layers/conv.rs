@@ -67,7 +67,7 @@ use rayon::prelude::*;
 use super::MapShape;
 use crate::error::{Error, Result};
 use crate::io::memory::{bytes, check_alloc};
-use crate::tensor::{Matrix, Op, matmul};
+use crate::tensor::{Op, View, gemm_view};
 
 pub use super::Padding;
 
@@ -181,7 +181,12 @@ impl Conv2d {
         let output = g.col_shape(self.config.out_channels);
         check_len("conv2d input x", x.len(), n.saturating_mul(input.size()), &format!("n {n} x {input}"))?;
         check_alloc("the output of a conv2d layer", bytes(&[n, output.size()], 4))?;
-        check_alloc("the unfolded input (im2col) of a conv2d layer", bytes(&[chunks(n).1, g.rows(), g.cols()], 4))?;
+        let (chunk, count) = chunks(n);
+        let sub = block_examples(g.rows(), g.cols(), chunk);
+        check_alloc(
+            "the unfolded input (im2col) of a conv2d layer",
+            bytes(&[count, sub, g.rows() + self.config.out_channels, g.cols()], 4),
+        )?;
         out.clear();
         out.resize(n * output.size(), 0.0);
         if n == 0 {
@@ -191,18 +196,24 @@ impl Conv2d {
             plan.forward(&self.weight, &self.bias, x, n, out)?;
             return Ok(output);
         }
-        let chunk = chunks(n).0;
-        let w = Matrix { rows: self.config.out_channels, cols: g.rows(), data: self.weight.clone() };
-        out.par_chunks_mut(chunk * output.size()).zip(x.par_chunks(chunk * input.size())).try_for_each(|(out, x)| -> Result<()> {
-            let mut col = Matrix::zeros(g.rows(), g.cols());
-            let mut y = Matrix::zeros(w.rows, g.cols());
-            for (out, x) in out.chunks_mut(output.size()).zip(x.chunks(input.size())) {
-                g.im2col(x, &mut col.data);
-                matmul(&mut y, &w, Op::N, &col, Op::N, false)?;
-                for (o, (dst, src)) in out.chunks_mut(g.cols()).zip(y.data.chunks(g.cols())).enumerate() {
-                    let b = self.bias[o];
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d = s + b;
+        let (out_ch, rows, cols) = (self.config.out_channels, g.rows(), g.cols());
+        let (isz, osz) = (input.size(), output.size());
+        let w = View { rows: out_ch, cols: rows, data: &self.weight };
+        out.par_chunks_mut(chunk * osz).zip(x.par_chunks(chunk * isz)).try_for_each(|(out, x)| -> Result<()> {
+            let (mut col, mut y, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+            for (out, x) in out.chunks_mut(sub * osz).zip(x.chunks(sub * isz)) {
+                // The block's examples side by side: one GEMM [out, C k k] x [C k k, m H_out W_out].
+                let width = x.len() / isz * cols;
+                col.resize(rows * width, 0.0);
+                y.resize(out_ch * width, 0.0);
+                for (e, xe) in x.chunks(isz).enumerate() {
+                    g.im2col_at(xe, &mut col, width, e * cols, &mut buf);
+                }
+                gemm_view(&mut y, (out_ch, width), w, Op::N, View { rows, cols: width, data: &col }, Op::N, false, 1.0)?;
+                for (e, oe) in out.chunks_mut(osz).enumerate() {
+                    for (o, dst) in oe.chunks_mut(cols).enumerate() {
+                        let b = self.bias[o];
+                        dst.iter_mut().zip(&y[o * width + e * cols..][..cols]).for_each(|(d, s)| *d = s + b);
                     }
                 }
             }
@@ -257,14 +268,17 @@ impl Conv2d {
             return plan.backward(&self.weight, x, n, grad_out, grad_w, grad_b, grad_x);
         }
         let (chunk, count) = chunks(n);
-        let unfolded = g.rows() * g.cols() + (g.rows() * g.cols()).max(out_ch * self.config.kernel * self.config.kernel * input.plane());
+        let (rows, cols) = (g.rows(), g.cols());
+        let (isz, osz) = (input.size(), output.size());
+        let sub = block_examples(rows, cols, chunk);
+        let (k, in_ch) = (self.config.kernel, self.config.in_channels);
+        let unfolded = sub * (rows + out_ch) * cols + (sub * rows * cols).max(out_ch * k * k * input.plane());
         check_alloc("the per-chunk weight gradients of a conv2d layer", bytes(&[count, self.weight.len() + unfolded], 4))?;
         // At stride 1 with a padding below the kernel, the input gradient is itself a convolution:
         // of grad_out padded by k - 1 - p, with the kernel flipped and its two channel axes swapped
         // (`[in_channels, out_channels k k]`). One GEMM per example of inner dimension
         // `out_channels k k` then writes the input gradient directly, instead of a GEMM of inner
         // dimension `out_channels` into a `[C k k, H W]` matrix that col2im sums back.
-        let (k, in_ch) = (self.config.kernel, self.config.in_channels);
         let pad = self.config.pad()?;
         // Chosen when the input has at least half as many channels as the output (the unfolded
         // grad_out is `out_channels / in_channels` times the size of the other path's matrix)
@@ -276,13 +290,12 @@ impl Conv2d {
         {
             let gg = Geometry::conv("conv2d", output, k, 1, k - 1 - pad)?;
             debug_assert_eq!((gg.oh, gg.ow), (input.height, input.width));
-            let mut wf = Matrix::zeros(in_ch, gg.rows());
+            let mut wf = vec![0.0f32; in_ch * gg.rows()];
             for o in 0..out_ch {
                 for c in 0..in_ch {
                     for i in 0..k {
                         for j in 0..k {
-                            wf.data[c * gg.rows() + (o * k + i) * k + j] =
-                                self.weight[((o * in_ch + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
+                            wf[c * gg.rows() + (o * k + i) * k + j] = self.weight[((o * in_ch + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
                         }
                     }
                 }
@@ -291,42 +304,59 @@ impl Conv2d {
         } else {
             None
         };
-        let w = if flipped.is_none() { Matrix { rows: out_ch, cols: g.rows(), data: self.weight.clone() } } else { Matrix::default() };
+        let w = View { rows: out_ch, cols: rows, data: &self.weight };
         let gx_chunks: Vec<Option<&mut [f32]>> = match grad_x {
-            Some(gx) => gx.chunks_mut(chunk.max(1) * input.size()).map(Some).collect(),
+            Some(gx) => gx.chunks_mut(chunk.max(1) * isz).map(Some).collect(),
             None => (0..count).map(|_| None).collect(),
         };
         let partials = gx_chunks
             .into_par_iter()
             .enumerate()
-            .map(|(ci, mut gx)| -> Result<(Matrix, Vec<f32>)> {
-                let mut gw = Matrix::zeros(out_ch, g.rows());
+            .map(|(ci, mut gx)| -> Result<(Vec<f32>, Vec<f32>)> {
+                let mut gw = vec![0.0f32; out_ch * rows];
                 let mut gb = vec![0.0f32; out_ch];
-                let mut col = Matrix::zeros(g.rows(), g.cols());
-                let mut go = Matrix::zeros(out_ch, g.cols());
-                let (mut dcol, mut dx) = match (&flipped, gx.is_some()) {
-                    (Some((gg, _)), _) => (Matrix::zeros(gg.rows(), gg.cols()), Matrix::zeros(in_ch, input.plane())),
-                    (None, true) => (Matrix::zeros(g.rows(), g.cols()), Matrix::default()),
-                    (None, false) => (Matrix::default(), Matrix::default()),
-                };
+                let (mut col, mut go, mut dcol, mut buf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 let end = ((ci + 1) * chunk).min(n);
-                for (j, b) in (ci * chunk..end).enumerate() {
-                    go.data.copy_from_slice(&grad_out[b * output.size()..(b + 1) * output.size()]);
-                    for (o, row) in go.data.chunks(g.cols()).enumerate() {
-                        gb[o] += row.iter().sum::<f32>();
+                // Blocks of `sub` examples side by side, in a fixed order (the sums do not depend on
+                // the thread count): the weight gradient is one GEMM of inner dimension
+                // `sub H_out W_out` per block, and the input gradient one GEMM of `sub H_out W_out`
+                // columns, instead of one per example.
+                for (bi, b0) in (ci * chunk..end).step_by(sub).enumerate() {
+                    let m = sub.min(end - b0);
+                    let width = m * cols;
+                    col.resize(rows * width, 0.0);
+                    go.resize(out_ch * width, 0.0);
+                    for e in 0..m {
+                        let b = b0 + e;
+                        g.im2col_at(&x[b * isz..(b + 1) * isz], &mut col, width, e * cols, &mut buf);
+                        for (o, src) in grad_out[b * osz..(b + 1) * osz].chunks_exact(cols).enumerate() {
+                            gb[o] += src.iter().sum::<f32>();
+                            go[o * width + e * cols..][..cols].copy_from_slice(src);
+                        }
                     }
-                    g.im2col(&x[b * input.size()..(b + 1) * input.size()], &mut col.data);
-                    matmul(&mut gw, &go, Op::N, &col, Op::T, j > 0)?;
-                    if let Some(gx) = gx.as_deref_mut() {
-                        let dst = &mut gx[j * input.size()..(j + 1) * input.size()];
-                        if let Some((gg, wf)) = &flipped {
-                            gg.im2col(&go.data, &mut dcol.data);
-                            matmul(&mut dx, wf, Op::N, &dcol, Op::N, false)?;
-                            dst.copy_from_slice(&dx.data);
-                        } else {
-                            matmul(&mut dcol, &w, Op::T, &go, Op::N, false)?;
-                            dst.fill(0.0);
-                            g.col2im(&dcol.data, dst);
+                    let go_v = View { rows: out_ch, cols: width, data: &go };
+                    gemm_view(&mut gw, (out_ch, rows), go_v, Op::N, View { rows, cols: width, data: &col }, Op::T, bi > 0, 1.0)?;
+                    let Some(gx) = gx.as_deref_mut() else { continue };
+                    let first = b0 - ci * chunk;
+                    match &flipped {
+                        Some((gg, wf)) => {
+                            dcol.resize(gg.rows() * gg.cols(), 0.0);
+                            for e in 0..m {
+                                let b = b0 + e;
+                                gg.im2col_at(&grad_out[b * osz..(b + 1) * osz], &mut dcol, gg.cols(), 0, &mut buf);
+                                let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
+                                let wf = View { rows: in_ch, cols: gg.rows(), data: wf };
+                                gemm_view(dst, (in_ch, input.plane()), wf, Op::N, View { rows: gg.rows(), cols: gg.cols(), data: &dcol }, Op::N, false, 1.0)?;
+                            }
+                        }
+                        None => {
+                            dcol.resize(rows * width, 0.0);
+                            gemm_view(&mut dcol, (rows, width), w, Op::T, go_v, Op::N, false, 1.0)?;
+                            for e in 0..m {
+                                let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
+                                dst.fill(0.0);
+                                g.col2im_at(&dcol, width, e * cols, dst, &mut buf);
+                            }
                         }
                     }
                 }
@@ -337,12 +367,31 @@ impl Conv2d {
         grad_b.fill(0.0);
         for part in partials {
             let (gw, gb) = part?;
-            grad_w.iter_mut().zip(&gw.data).for_each(|(d, s)| *d += s);
+            grad_w.iter_mut().zip(&gw).for_each(|(d, s)| *d += s);
             grad_b.iter_mut().zip(&gb).for_each(|(d, s)| *d += s);
         }
         Ok(())
     }
 }
+
+/// Examples unfolded side by side into one matrix (so that one GEMM serves them), for an unfolded
+/// matrix of `rows x cols` per example and chunks of `chunk` examples: enough for about
+/// [`BLOCK_COLUMNS`] columns, at most [`BLOCK_VALUES`] values, at least 1, at most `chunk`.
+pub(crate) fn block_examples(rows: usize, cols: usize, chunk: usize) -> usize {
+    let by_cols = BLOCK_COLUMNS.div_ceil(cols.max(1));
+    let by_size = BLOCK_VALUES / (rows * cols).max(1);
+    by_cols.min(by_size).clamp(1, chunk.max(1))
+}
+
+/// The columns of a block of examples unfolded side by side ([`block_examples`]). Measured on
+/// Goodfellow et al.'s MNIST network (`compete bench-layers --ops conv_maxout_mnist`): blocks
+/// help its 5x5 maps a little (about 8% of that layer's backward pass) and hurt its 8x8 maps when
+/// the block outgrows the caches, hence the cap below.
+pub(crate) const BLOCK_COLUMNS: usize = 256;
+
+/// The most values of a block of unfolded examples (1 MiB of f32): a larger example is unfolded
+/// alone.
+pub(crate) const BLOCK_VALUES: usize = 1 << 18;
 
 /// Examples per chunk and number of chunks for a batch of `n`: at most [`MAX_CHUNKS`] chunks, a
 /// function of `n` only (never of the thread count), so that sums over the batch are reproducible.

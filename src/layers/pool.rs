@@ -156,11 +156,11 @@ impl MaxPool2d {
         }
     }
 
-    /// [`MaxPool2d::forward_chunk`] for a kernel of `K` known at compile time: each window is read
-    /// into a `K x K` array, its maximum taken (f32::max skips NaN), then the first position holding
-    /// it, which is the first maximum in row-major window order as `argmax_first` picks it (a window
-    /// of NaN only gives its first position). Without a loop-carried branch this is several times
-    /// faster than the general loop.
+    /// [`MaxPool2d::forward_chunk`] for a kernel of `K` known at compile time (`K <= 5`): the
+    /// window's maximum (f32::max skips NaN) from the maxima of its rows, which are independent of
+    /// each other, then the first position holding it from a bit mask of the `K x K` equalities:
+    /// the first maximum in row-major window order, as `argmax_first` picks it (a window of NaN
+    /// only gives its first position). No loop-carried branch, and short dependency chains.
     fn forward_fixed<const K: usize>(
         &self,
         x: &[f32],
@@ -170,6 +170,7 @@ impl MaxPool2d {
         winners: &mut [bool],
         argmax: &mut [usize],
     ) {
+        debug_assert!(K * K <= 32, "the equalities fit a u32");
         let s = self.stride;
         let (iw, ip, op) = (input.width, input.plane(), output.plane());
         for (((xm, om), wm), am) in x.chunks(ip).zip(out.chunks_mut(op)).zip(winners.chunks_mut(ip)).zip(argmax.chunks_mut(op)) {
@@ -180,8 +181,15 @@ impl MaxPool2d {
                     for (u, row) in win.iter_mut().enumerate() {
                         row.copy_from_slice(&xm[top + u * iw..top + u * iw + K]);
                     }
-                    let m = win.iter().flatten().fold(win[0][0], |a, &b| a.max(b));
-                    let first = win.iter().flatten().position(|&v| v == m).unwrap_or(0);
+                    let row_max = win.map(|row| row.iter().fold(row[0], |a, &b| a.max(b)));
+                    let m = row_max.iter().fold(row_max[0], |a, &b| a.max(b));
+                    let mut equal = 0u32;
+                    for (u, row) in win.iter().enumerate() {
+                        for (v, &x) in row.iter().enumerate() {
+                            equal |= ((x == m) as u32) << (u * K + v);
+                        }
+                    }
+                    let first = if equal == 0 { 0 } else { equal.trailing_zeros() as usize };
                     let p = top + first / K * iw + first % K;
                     om[i * output.width + j] = xm[p];
                     am[i * output.width + j] = p;
@@ -391,6 +399,33 @@ mod tests {
         assert_eq!(argmax, [0]);
         let (out, _, argmax) = run(pool, &[f32::NAN, f32::NAN, f32::NAN, -1.0], 1, input);
         assert_eq!((out[0], argmax[0]), (-1.0, 3));
+    }
+
+    #[test]
+    fn fixed_kernels_equal_the_general_loop_with_ties_nan_and_infinities() {
+        let values = [0.0, 1.0, 1.0, -1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 2.0, -0.0];
+        let mut state = 7u64;
+        for (k, s) in [(2, 1), (2, 2), (3, 1), (3, 2), (4, 2), (4, 4), (4, 3)] {
+            let pool = MaxPool2d::new(k, s).unwrap();
+            let input = MapShape::new("input", 3, 11, 9).unwrap();
+            let output = pool.output_shape(input).unwrap();
+            let x: Vec<f32> = (0..2 * input.size())
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    values[(state >> 33) as usize % values.len()]
+                })
+                .collect();
+            let run_with = |fixed: bool| {
+                let (mut out, mut winners, mut argmax) = (vec![0.0; 2 * output.size()], vec![false; x.len()], vec![0; 2 * output.size()]);
+                if fixed {
+                    pool.forward_chunk(&x, input, output, &mut out, &mut winners, &mut argmax);
+                } else {
+                    pool.forward_any(&x, input, output, &mut out, &mut winners, &mut argmax);
+                }
+                (out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), winners, argmax)
+            };
+            assert_eq!(run_with(true), run_with(false), "k{k} s{s}");
+        }
     }
 
     #[test]
