@@ -286,8 +286,7 @@ impl Conv2d {
         // the input plane here, times the output plane on the other path (with 8x8 kernels
         // and little padding the input plane is the larger: 9x9 against 8x8 in Goodfellow et
         // al.'s second layer).
-        let flipped = if grad_x.is_some() && self.config.stride == 1 && pad < k && 2 * in_ch >= out_ch && input.plane() <= output.plane()
-        {
+        let flipped = if grad_x.is_some() && self.config.stride == 1 && pad < k && 2 * in_ch >= out_ch && input.plane() <= output.plane() {
             let gg = Geometry::conv("conv2d", output, k, 1, k - 1 - pad)?;
             debug_assert_eq!((gg.oh, gg.ow), (input.height, input.width));
             let mut wf = vec![0.0f32; in_ch * gg.rows()];
@@ -325,16 +324,21 @@ impl Conv2d {
                     let m = sub.min(end - b0);
                     let width = m * cols;
                     col.resize(rows * width, 0.0);
-                    go.resize(out_ch * width, 0.0);
+                    // A block of one example reads its gradient where it lies; a larger block
+                    // gathers its examples' gradients side by side.
+                    go.resize(if m > 1 { out_ch * width } else { 0 }, 0.0);
                     for e in 0..m {
                         let b = b0 + e;
                         g.im2col_at(&x[b * isz..(b + 1) * isz], &mut col, width, e * cols, &mut buf);
                         for (o, src) in grad_out[b * osz..(b + 1) * osz].chunks_exact(cols).enumerate() {
                             gb[o] += src.iter().sum::<f32>();
-                            go[o * width + e * cols..][..cols].copy_from_slice(src);
+                            if m > 1 {
+                                go[o * width + e * cols..][..cols].copy_from_slice(src);
+                            }
                         }
                     }
-                    let go_v = View { rows: out_ch, cols: width, data: &go };
+                    let go_data = if m > 1 { &go[..] } else { &grad_out[b0 * osz..(b0 + 1) * osz] };
+                    let go_v = View { rows: out_ch, cols: width, data: go_data };
                     gemm_view(&mut gw, (out_ch, rows), go_v, Op::N, View { rows, cols: width, data: &col }, Op::T, bi > 0, 1.0)?;
                     let Some(gx) = gx.as_deref_mut() else { continue };
                     let first = b0 - ci * chunk;
@@ -346,7 +350,16 @@ impl Conv2d {
                                 gg.im2col_at(&grad_out[b * osz..(b + 1) * osz], &mut dcol, gg.cols(), 0, &mut buf);
                                 let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
                                 let wf = View { rows: in_ch, cols: gg.rows(), data: wf };
-                                gemm_view(dst, (in_ch, input.plane()), wf, Op::N, View { rows: gg.rows(), cols: gg.cols(), data: &dcol }, Op::N, false, 1.0)?;
+                                gemm_view(
+                                    dst,
+                                    (in_ch, input.plane()),
+                                    wf,
+                                    Op::N,
+                                    View { rows: gg.rows(), cols: gg.cols(), data: &dcol },
+                                    Op::N,
+                                    false,
+                                    1.0,
+                                )?;
                             }
                         }
                         None => {
