@@ -31,7 +31,10 @@
 //! col2im. At stride 1, with a 3x3 or 5x5 kernel, at least 16 input and output channels and
 //! maps of at least 16 output tiles, forward and backward go through Winograd's minimal filtering
 //! instead ([`super::winograd`]: 2.8 to 4 times fewer multiplications, the same results to f32
-//! rounding). The batch is cut into a fixed
+//! rounding); a larger kernel at stride 1 is cut into 3x3 pieces over shifted copies of the input
+//! and goes the same way where the pieces have at least 16 maps (Goodfellow et al.'s 8x8 layers:
+//! 3.2 times fewer). Examples with small maps are unfolded side by side, so that one GEMM serves
+//! several. The batch is cut into a fixed
 //! number of chunks that depends only on the batch size, processed in parallel with rayon; the
 //! per-chunk weight and bias gradients are summed in chunk order, so results do not depend on the
 //! number of threads.
@@ -67,7 +70,7 @@ use rayon::prelude::*;
 use super::MapShape;
 use crate::error::{Error, Result};
 use crate::io::memory::{bytes, check_alloc};
-use crate::tensor::{Op, View, gemm_view};
+use crate::tensor::{Op, View, gemm_view, sequential};
 
 pub use super::Padding;
 
@@ -196,28 +199,43 @@ impl Conv2d {
             plan.forward(&self.weight, &self.bias, x, n, out)?;
             return Ok(output);
         }
+        if let Some(split) = super::winograd::Split::new(&self.config, &g).filter(|_| winograd) {
+            split.forward(&self.weight, &self.bias, x, n, out)?;
+            return Ok(output);
+        }
         let (out_ch, rows, cols) = (self.config.out_channels, g.rows(), g.cols());
         let (isz, osz) = (input.size(), output.size());
         let w = View { rows: out_ch, cols: rows, data: &self.weight };
-        out.par_chunks_mut(chunk * osz).zip(x.par_chunks(chunk * isz)).try_for_each(|(out, x)| -> Result<()> {
-            let (mut col, mut y, mut buf) = (Vec::new(), Vec::new(), Vec::new());
-            for (out, x) in out.chunks_mut(sub * osz).zip(x.chunks(sub * isz)) {
-                // The block's examples side by side: one GEMM [out, C k k] x [C k k, m H_out W_out].
-                let width = x.len() / isz * cols;
-                col.resize(rows * width, 0.0);
-                y.resize(out_ch * width, 0.0);
-                for (e, xe) in x.chunks(isz).enumerate() {
-                    g.im2col_at(xe, &mut col, width, e * cols, &mut buf);
-                }
-                gemm_view(&mut y, (out_ch, width), w, Op::N, View { rows, cols: width, data: &col }, Op::N, false, 1.0)?;
-                for (e, oe) in out.chunks_mut(osz).enumerate() {
-                    for (o, dst) in oe.chunks_mut(cols).enumerate() {
-                        let b = self.bias[o];
-                        dst.iter_mut().zip(&y[o * width + e * cols..][..cols]).for_each(|(d, s)| *d = s + b);
+        out.par_chunks_mut(chunk * osz).zip(x.par_chunks(chunk * isz)).try_for_each(|(out, x)| {
+            with_scratch(|Scratch { col, y, buf, .. }| -> Result<()> {
+                for (out, x) in out.chunks_mut(sub * osz).zip(x.chunks(sub * isz)) {
+                    // The block's examples side by side: one GEMM [out, C k k] x [C k k, m H_out W_out].
+                    let m = x.len() / isz;
+                    let width = m * cols;
+                    col.resize(rows * width, 0.0);
+                    for (e, xe) in x.chunks(isz).enumerate() {
+                        g.im2col_at(xe, col, width, e * cols, buf);
+                    }
+                    let col = View { rows, cols: width, data: col };
+                    if m == 1 {
+                        // One example: the product is its output maps, written in place.
+                        gemm_view(out, (out_ch, width), w, Op::N, col, Op::N, false, 1.0)?;
+                        for (dst, &b) in out.chunks_mut(cols).zip(&self.bias) {
+                            dst.iter_mut().for_each(|d| *d += b);
+                        }
+                        continue;
+                    }
+                    y.resize(out_ch * width, 0.0);
+                    gemm_view(y, (out_ch, width), w, Op::N, col, Op::N, false, 1.0)?;
+                    for (e, oe) in out.chunks_mut(osz).enumerate() {
+                        for (o, dst) in oe.chunks_mut(cols).enumerate() {
+                            let b = self.bias[o];
+                            dst.iter_mut().zip(&y[o * width + e * cols..][..cols]).for_each(|(d, s)| *d = s + b);
+                        }
                     }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
         Ok(output)
     }
@@ -267,6 +285,9 @@ impl Conv2d {
         if let Some(plan) = super::winograd::Plan::new(&self.config, &g).filter(|_| winograd) {
             return plan.backward(&self.weight, x, n, grad_out, grad_w, grad_b, grad_x);
         }
+        if let Some(split) = super::winograd::Split::new(&self.config, &g).filter(|_| winograd) {
+            return split.backward(&self.weight, x, n, grad_out, grad_w, grad_b, grad_x);
+        }
         let (chunk, count) = chunks(n);
         let (rows, cols) = (g.rows(), g.cols());
         let (isz, osz) = (input.size(), output.size());
@@ -314,65 +335,67 @@ impl Conv2d {
             .map(|(ci, mut gx)| -> Result<(Vec<f32>, Vec<f32>)> {
                 let mut gw = vec![0.0f32; out_ch * rows];
                 let mut gb = vec![0.0f32; out_ch];
-                let (mut col, mut go, mut dcol, mut buf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                let end = ((ci + 1) * chunk).min(n);
-                // Blocks of `sub` examples side by side, in a fixed order (the sums do not depend on
-                // the thread count): the weight gradient is one GEMM of inner dimension
-                // `sub H_out W_out` per block, and the input gradient one GEMM of `sub H_out W_out`
-                // columns, instead of one per example.
-                for (bi, b0) in (ci * chunk..end).step_by(sub).enumerate() {
-                    let m = sub.min(end - b0);
-                    let width = m * cols;
-                    col.resize(rows * width, 0.0);
-                    // A block of one example reads its gradient where it lies; a larger block
-                    // gathers its examples' gradients side by side.
-                    go.resize(if m > 1 { out_ch * width } else { 0 }, 0.0);
-                    for e in 0..m {
-                        let b = b0 + e;
-                        g.im2col_at(&x[b * isz..(b + 1) * isz], &mut col, width, e * cols, &mut buf);
-                        for (o, src) in grad_out[b * osz..(b + 1) * osz].chunks_exact(cols).enumerate() {
-                            gb[o] += src.iter().sum::<f32>();
-                            if m > 1 {
-                                go[o * width + e * cols..][..cols].copy_from_slice(src);
+                with_scratch(|Scratch { col, go, dcol, buf, .. }| -> Result<()> {
+                    let end = ((ci + 1) * chunk).min(n);
+                    // Blocks of `sub` examples side by side, in a fixed order (the sums do not depend on
+                    // the thread count): the weight gradient is one GEMM of inner dimension
+                    // `sub H_out W_out` per block, and the input gradient one GEMM of `sub H_out W_out`
+                    // columns, instead of one per example.
+                    for (bi, b0) in (ci * chunk..end).step_by(sub).enumerate() {
+                        let m = sub.min(end - b0);
+                        let width = m * cols;
+                        col.resize(rows * width, 0.0);
+                        // A block of one example reads its gradient where it lies; a larger block
+                        // gathers its examples' gradients side by side.
+                        go.resize(if m > 1 { out_ch * width } else { 0 }, 0.0);
+                        for e in 0..m {
+                            let b = b0 + e;
+                            g.im2col_at(&x[b * isz..(b + 1) * isz], col, width, e * cols, buf);
+                            for (o, src) in grad_out[b * osz..(b + 1) * osz].chunks_exact(cols).enumerate() {
+                                gb[o] += src.iter().sum::<f32>();
+                                if m > 1 {
+                                    go[o * width + e * cols..][..cols].copy_from_slice(src);
+                                }
+                            }
+                        }
+                        let go_data = if m > 1 { &go[..] } else { &grad_out[b0 * osz..(b0 + 1) * osz] };
+                        let go_v = View { rows: out_ch, cols: width, data: go_data };
+                        gemm_view(&mut gw, (out_ch, rows), go_v, Op::N, View { rows, cols: width, data: col }, Op::T, bi > 0, 1.0)?;
+                        let Some(gx) = gx.as_deref_mut() else { continue };
+                        let first = b0 - ci * chunk;
+                        match &flipped {
+                            Some((gg, wf)) => {
+                                dcol.resize(gg.rows() * gg.cols(), 0.0);
+                                for e in 0..m {
+                                    let b = b0 + e;
+                                    gg.im2col_at(&grad_out[b * osz..(b + 1) * osz], dcol, gg.cols(), 0, buf);
+                                    let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
+                                    let wf = View { rows: in_ch, cols: gg.rows(), data: wf };
+                                    gemm_view(
+                                        dst,
+                                        (in_ch, input.plane()),
+                                        wf,
+                                        Op::N,
+                                        View { rows: gg.rows(), cols: gg.cols(), data: dcol },
+                                        Op::N,
+                                        false,
+                                        1.0,
+                                    )?;
+                                }
+                            }
+                            None => {
+                                dcol.resize(rows * width, 0.0);
+                                gemm_view(dcol, (rows, width), w, Op::T, go_v, Op::N, false, 1.0)?;
+                                for e in 0..m {
+                                    let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
+                                    dst.fill(0.0);
+                                    g.col2im_at(dcol, width, e * cols, dst, buf);
+                                }
                             }
                         }
                     }
-                    let go_data = if m > 1 { &go[..] } else { &grad_out[b0 * osz..(b0 + 1) * osz] };
-                    let go_v = View { rows: out_ch, cols: width, data: go_data };
-                    gemm_view(&mut gw, (out_ch, rows), go_v, Op::N, View { rows, cols: width, data: &col }, Op::T, bi > 0, 1.0)?;
-                    let Some(gx) = gx.as_deref_mut() else { continue };
-                    let first = b0 - ci * chunk;
-                    match &flipped {
-                        Some((gg, wf)) => {
-                            dcol.resize(gg.rows() * gg.cols(), 0.0);
-                            for e in 0..m {
-                                let b = b0 + e;
-                                gg.im2col_at(&grad_out[b * osz..(b + 1) * osz], &mut dcol, gg.cols(), 0, &mut buf);
-                                let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
-                                let wf = View { rows: in_ch, cols: gg.rows(), data: wf };
-                                gemm_view(
-                                    dst,
-                                    (in_ch, input.plane()),
-                                    wf,
-                                    Op::N,
-                                    View { rows: gg.rows(), cols: gg.cols(), data: &dcol },
-                                    Op::N,
-                                    false,
-                                    1.0,
-                                )?;
-                            }
-                        }
-                        None => {
-                            dcol.resize(rows * width, 0.0);
-                            gemm_view(&mut dcol, (rows, width), w, Op::T, go_v, Op::N, false, 1.0)?;
-                            for e in 0..m {
-                                let dst = &mut gx[(first + e) * isz..(first + e + 1) * isz];
-                                dst.fill(0.0);
-                                g.col2im_at(&dcol, width, e * cols, dst, &mut buf);
-                            }
-                        }
-                    }
-                }
+                    Ok(())
+                })?;
                 Ok((gw, gb))
             })
             .collect::<Vec<_>>();
@@ -385,6 +408,39 @@ impl Conv2d {
         }
         Ok(())
     }
+}
+
+/// The buffers of one thread's share of a convolution (kept between calls, so that the large
+/// unfolded matrices are neither allocated nor zeroed on every call).
+#[derive(Default)]
+struct Scratch {
+    /// The unfolded input of a block of examples.
+    col: Vec<f32>,
+    /// The output of a block of examples, before it is scattered to the examples.
+    y: Vec<f32>,
+    /// The output gradients of a block of examples, side by side.
+    go: Vec<f32>,
+    /// The unfolded input gradient of a block of examples (or an unfolded output gradient).
+    dcol: Vec<f32>,
+    /// A padded map.
+    buf: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's [`Scratch`] (a fresh one if it is already in use), and its products
+/// on this thread alone ([`sequential`]): the callers are already one parallel task per chunk of
+/// the batch, and a product split again across the threads would also let a waiting thread take
+/// another chunk while it holds its buffers.
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    sequential(|| {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => f(&mut Scratch::default()),
+        })
+    })
 }
 
 /// Examples unfolded side by side into one matrix (so that one GEMM serves them), for an unfolded

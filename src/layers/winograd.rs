@@ -1,5 +1,6 @@
 //! Winograd's minimal filtering algorithm for stride-1 convolutions: fewer multiplications than the
-//! im2col + GEMM of [`super::conv`] for 3x3 and 5x5 kernels over many channels.
+//! im2col + GEMM of [`super::conv`] for 3x3 and 5x5 kernels over many channels, and for larger
+//! kernels cut into 3x3 pieces ([`Split`]).
 //!
 //! # The math
 //!
@@ -53,7 +54,7 @@
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::conv::{Conv2dConfig, Geometry, chunks};
+use super::conv::{Conv2dConfig, Geometry, MAX_CHUNKS, chunks};
 use crate::error::Result;
 use crate::io::memory::{bytes, check_alloc};
 use crate::tensor::{Op, View, gemm_view, sequential};
@@ -195,10 +196,201 @@ pub(crate) struct Plan {
     tw: usize,
 }
 
+/// A stride-1 convolution with a `k x k` kernel larger than 5 (Goodfellow et al.'s 8x8 maxout
+/// layers), computed as the 3x3 convolution it equals, through [`Plan`]'s `F(4x4, 3x3)`.
+///
+/// The kernel, zero-padded to `3q x 3q` with `q = ceil(k / 3)`, is cut into `q x q` pieces of 3x3;
+/// piece `(a, b)` reads the padded input shifted by `(3a, 3b)`. So with `x'` the `q^2 C` maps
+/// `x'[(a q + b) C + c](y, x) = x_pad[c](y + 3a, x + 3b)` (of `(H_out + 2) x (W_out + 2)`, zero
+/// outside `x_pad`) and `w'[o, (a q + b) C + c, u, v] = w[o, c, 3a + u, 3b + v]` (zero past `k`),
+///
+/// ```text
+/// out[o](y, x) = sum_{c, i, j} w[o, c, i, j] x_pad[c](y + i, x + j)
+///              = sum_{a, b, c, u, v} w'[o, (a q + b) C + c, u, v] x'[(a q + b) C + c](y + u, x + v)
+/// ```
+///
+/// a valid 3x3 convolution of `x'`. Its gradients fold back: `dw[o, c, 3a + u, 3b + v]` is
+/// `dw'[o, (a q + b) C + c, u, v]`, and `dx` sums `dx'` over the shifts. For `k = 8` (`q = 3`) that
+/// is `9 * 36 / 16 = 20.25` multiplications per output and channel pair against 64.
+#[derive(Clone, Debug)]
+pub(crate) struct Split {
+    /// The convolution's own geometry.
+    g: Geometry,
+    /// Pieces per side, `ceil(k / 3)`.
+    q: usize,
+    /// Input and output channels of the convolution.
+    in_ch: usize,
+    out_ch: usize,
+    /// The 3x3 convolution of the shifted maps.
+    plan: Plan,
+}
+
+impl Split {
+    /// The split of `config` on `g`, or `None`: a stride other than 1, a kernel of 5 or less, or a
+    /// 3x3 convolution of the pieces that [`Plan`] would not take.
+    pub fn new(config: &Conv2dConfig, g: &Geometry) -> Option<Split> {
+        if !enabled() || config.stride != 1 || config.kernel <= 5 {
+            return None;
+        }
+        let q = config.kernel.div_ceil(3);
+        let inner = Geometry { channels: q * q * g.channels, h: g.oh + 2, w: g.ow + 2, k: 3, s: 1, p: 0, oh: g.oh, ow: g.ow };
+        let inner_config = Conv2dConfig {
+            in_channels: inner.channels,
+            out_channels: config.out_channels,
+            kernel: 3,
+            stride: 1,
+            padding: super::Padding::Zero(0),
+        };
+        // Whole 4x4 tiles waste nothing, so small maps are taken here (8x8 outputs are 4 tiles).
+        let min_tiles = if g.oh.is_multiple_of(4) && g.ow.is_multiple_of(4) { 1 } else { MIN_TILES };
+        let plan = Plan::with_min_tiles(&inner_config, &inner, min_tiles)?;
+        Some(Split { g: *g, q, in_ch: g.channels, out_ch: config.out_channels, plan })
+    }
+
+    /// Values of one example's shifted maps, `q^2 C (H_out + 2) (W_out + 2)`.
+    fn shifted_size(&self) -> usize {
+        self.q * self.q * self.in_ch * (self.g.oh + 2) * (self.g.ow + 2)
+    }
+
+    /// The pieces `w'` of `weight` (`[out, C, k, k]`): `[out, q^2 C, 3, 3]`.
+    fn pieces(&self, weight: &[f32]) -> Vec<f32> {
+        let (q, c_in, k) = (self.q, self.in_ch, self.g.k);
+        let mut w = vec![0.0f32; self.out_ch * q * q * c_in * 9];
+        for o in 0..self.out_ch {
+            for c in 0..c_in {
+                for i in 0..k {
+                    for j in 0..k {
+                        let (a, u, b, v) = (i / 3, i % 3, j / 3, j % 3);
+                        w[((o * q * q + a * q + b) * c_in + c) * 9 + u * 3 + v] = weight[((o * c_in + c) * k + i) * k + j];
+                    }
+                }
+            }
+        }
+        w
+    }
+
+    /// For every `(piece, channel, row)` of the shifted maps: the rows of the map it copies, as
+    /// `(destination offset, source offset, length)` within one example, or nothing for a row in the
+    /// padding. The same list serves the shift (copy) and its adjoint (add back).
+    fn runs(&self) -> Vec<(usize, usize, usize)> {
+        let g = &self.g;
+        let (q, sh, sw) = (self.q, g.oh + 2, g.ow + 2);
+        let mut runs = Vec::new();
+        for a in 0..q {
+            for b in 0..q {
+                for c in 0..self.in_ch {
+                    let plane = ((a * q + b) * self.in_ch + c) * sh * sw;
+                    for y in 0..sh {
+                        // Row y of the piece reads padded row y + 3a, i.e. map row y + 3a - p.
+                        let Some(my) = (y + 3 * a).checked_sub(g.p).filter(|&r| r < g.h) else { continue };
+                        // Columns x with 0 <= x + 3b - p < w.
+                        let lo = g.p.saturating_sub(3 * b).min(sw);
+                        let hi = (g.w + g.p).saturating_sub(3 * b).min(sw).max(lo);
+                        if hi > lo {
+                            runs.push((plane + y * sw + lo, (c * g.h + my) * g.w + lo + 3 * b - g.p, hi - lo));
+                        }
+                    }
+                }
+            }
+        }
+        runs
+    }
+
+    /// The shifted maps of every example of `x`.
+    fn shift(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
+        let size = self.shifted_size();
+        check_alloc("the shifted maps of a split convolution", bytes(&[n, size], 4))?;
+        let runs = self.runs();
+        let isz = self.in_ch * self.g.h * self.g.w;
+        let mut out = vec![0.0f32; n * size];
+        out.par_chunks_mut(size).zip(x.par_chunks(isz)).for_each(|(dst, src)| {
+            for &(d, s, len) in &runs {
+                dst[d..d + len].copy_from_slice(&src[s..s + len]);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Forward pass: `out` (`n x out x oh x ow`, overwritten) from `x` (`n x in x h x w`).
+    pub fn forward(&self, weight: &[f32], bias: &[f32], x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        let shifted = self.shift(x, n)?;
+        self.plan.forward(&self.pieces(weight), bias, &shifted, n, out)
+    }
+
+    /// Backward pass, as [`Plan::backward`]: overwrites `grad_w`, `grad_b` and `grad_x`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        weight: &[f32],
+        x: &[f32],
+        n: usize,
+        grad_out: &[f32],
+        grad_w: &mut [f32],
+        grad_b: &mut [f32],
+        grad_x: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let shifted = self.shift(x, n)?;
+        let pieces = self.pieces(weight);
+        let mut grad_pieces = vec![0.0f32; pieces.len()];
+        let mut grad_shifted = match grad_x {
+            Some(_) => vec![0.0f32; shifted.len()],
+            None => Vec::new(),
+        };
+        let gs = grad_x.is_some().then_some(&mut grad_shifted[..]);
+        self.plan.backward(&pieces, &shifted, n, grad_out, &mut grad_pieces, grad_b, gs)?;
+        let (q, c_in, k) = (self.q, self.in_ch, self.g.k);
+        for o in 0..self.out_ch {
+            for c in 0..c_in {
+                for i in 0..k {
+                    for j in 0..k {
+                        let (a, u, b, v) = (i / 3, i % 3, j / 3, j % 3);
+                        grad_w[((o * c_in + c) * k + i) * k + j] = grad_pieces[((o * q * q + a * q + b) * c_in + c) * 9 + u * 3 + v];
+                    }
+                }
+            }
+        }
+        if let Some(gx) = grad_x {
+            let runs = self.runs();
+            let (size, isz) = (self.shifted_size(), self.in_ch * self.g.h * self.g.w);
+            gx.par_chunks_mut(isz).zip(grad_shifted.par_chunks(size)).for_each(|(dst, src)| {
+                dst.fill(0.0);
+                // In the order of the runs: the sums do not depend on the thread count.
+                for &(d, s, len) in &runs {
+                    dst[s..s + len].iter_mut().zip(&src[d..d + len]).for_each(|(x, v)| *x += v);
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Examples per chunk and number of chunks of a backward pass whose chunks each hold a partial
+/// weight gradient of `partial` values: the chunks of [`chunks`], fewer (an even number, at least 2)
+/// where their partial sums would exceed [`PARTIAL_VALUES`] in all. A function of `n` and the shape
+/// only, never of the thread count, so the sums stay reproducible.
+fn partial_chunks(n: usize, partial: usize) -> (usize, usize) {
+    if n == 0 {
+        return (1, 0);
+    }
+    let most = (PARTIAL_VALUES / partial.max(1)).clamp(2, MAX_CHUNKS) / 2 * 2;
+    let chunk = n.div_ceil(most);
+    (chunk, n.div_ceil(chunk))
+}
+
+/// The most values of the partial weight gradients of one backward pass (32 MiB of f32): on a
+/// split 8x8 layer (432 channels in) each is 1.5 million values, and 16 of them cost more to clear
+/// and sum than the products they serve.
+const PARTIAL_VALUES: usize = 1 << 23;
+
 impl Plan {
     /// The plan for `config` on geometry `g`, or `None` when the im2col path should run: a stride
     /// other than 1, a kernel other than 3 or 5, or too few channels for the transforms to pay.
     pub fn new(config: &Conv2dConfig, g: &Geometry) -> Option<Plan> {
+        Self::with_min_tiles(config, g, MIN_TILES)
+    }
+
+    /// [`Plan::new`] with another bound on the output tiles per example.
+    fn with_min_tiles(config: &Conv2dConfig, g: &Geometry, min_tiles: usize) -> Option<Plan> {
         if !enabled() || config.stride != 1 || config.in_channels < 16 || config.out_channels < 16 {
             return None;
         }
@@ -210,7 +402,7 @@ impl Plan {
         // Small maps have few tiles per example, and the products too few columns to pay for the
         // transforms: on Goodfellow et al.'s third layer (5x5 outputs, 9 tiles) the im2col step
         // was as fast (`compete bench-layers --ops conv_maxout_mnist` with and without `--im2col`).
-        if g.oh.div_ceil(m) * g.ow.div_ceil(m) < MIN_TILES {
+        if g.oh.div_ceil(m) * g.ow.div_ceil(m) < min_tiles {
             return None;
         }
         Some(Plan { t: Transforms::new(m, config.kernel), g: *g, out_ch: config.out_channels, th: g.oh.div_ceil(m), tw: g.ow.div_ceil(m) })
@@ -228,17 +420,21 @@ impl Plan {
     /// The transformed filters `U[xi][out][in]` of `weight` (`[out, in, r, r]`).
     fn filters(&self, weight: &[f32]) -> Vec<f32> {
         let (co, ci, r) = (self.out_ch, self.g.channels, self.t.r);
-        let mut u = vec![0.0f32; A2 * co * ci];
-        let mut tile = [0.0f32; A2];
-        for o in 0..co {
-            for c in 0..ci {
-                let w = &weight[(o * ci + c) * r * r..][..r * r];
+        // Per (out, in) pair in parallel, then laid out position-major, a position per task.
+        let mut tiles = vec![0.0f32; co * ci * A2];
+        tiles.par_chunks_mut(ci * A2).zip(weight.par_chunks(ci * r * r)).for_each(|(dst, w)| {
+            let mut tile = [0.0f32; A2];
+            for (d, w) in dst.chunks_exact_mut(A2).zip(w.chunks_exact(r * r)) {
                 sandwich(&self.t.g, ALPHA, r, w, r, &self.t.g, ALPHA, &mut tile);
-                for (xi, v) in tile.iter().enumerate() {
-                    u[(xi * co + o) * ci + c] = *v;
-                }
+                d.copy_from_slice(&tile);
             }
-        }
+        });
+        let mut u = vec![0.0f32; A2 * co * ci];
+        u.par_chunks_mut(co * ci).enumerate().for_each(|(xi, dst)| {
+            for (d, t) in dst.iter_mut().zip(tiles.chunks_exact(A2)) {
+                *d = t[xi];
+            }
+        });
         u
     }
 
@@ -286,9 +482,9 @@ impl Plan {
         grad_b: &mut [f32],
         grad_x: Option<&mut [f32]>,
     ) -> Result<()> {
-        let (chunk, count) = chunks(n);
-        let block = self.block(chunk);
         let (co, ci) = (self.out_ch, self.g.channels);
+        let (chunk, count) = partial_chunks(n, A2 * co * ci);
+        let block = self.block(chunk);
         check_alloc(
             "the Winograd blocks and weight gradients of a conv2d layer",
             self.block_bytes(block)
@@ -338,19 +534,19 @@ impl Plan {
             du.iter_mut().zip(&d).for_each(|(s, v)| *s += v);
             grad_b.iter_mut().zip(&b).for_each(|(s, v)| *s += v);
         }
-        // dW = G^T dU G per (out, in) pair.
+        // dW = G^T dU G per (out, in) pair, an output channel per task.
         let r = self.t.r;
-        let mut tile = [0.0f32; A2];
-        let mut w = [0.0f32; A2];
-        for o in 0..co {
-            for c in 0..ci {
+        grad_w.par_chunks_mut(ci * r * r).enumerate().for_each(|(o, gw)| {
+            let mut tile = [0.0f32; A2];
+            let mut w = [0.0f32; A2];
+            for (c, gw) in gw.chunks_exact_mut(r * r).enumerate() {
                 for (xi, t) in tile.iter_mut().enumerate() {
                     *t = du[(xi * co + o) * ci + c];
                 }
                 sandwich(&self.t.gt, r, ALPHA, &tile, ALPHA, &self.t.gt, r, &mut w);
-                grad_w[(o * ci + c) * r * r..][..r * r].copy_from_slice(&w[..r * r]);
+                gw.copy_from_slice(&w[..r * r]);
             }
-        }
+        });
         Ok(())
     }
 
@@ -757,15 +953,60 @@ fn run_avx2(f: impl FnOnce()) {
 /// `tile` is `pc x qc` (index `k * qc + l`), `q` is `qr x qc`, `out` is `pr x qr` (index `x * qr + y`) (the filter and weight-gradient transforms).
 #[allow(clippy::too_many_arguments)]
 fn sandwich(p: &[f32], pr: usize, pc: usize, tile: &[f32], qc: usize, q: &[f32], qr: usize, out: &mut [f32; A2]) {
+    // The two shapes of this file at fixed sizes (unrolled, no bounds checks), any other in general.
+    match (pr, pc, qc, qr) {
+        (ALPHA, 3, 3, ALPHA) => sandwich_fixed::<ALPHA, 3, 3, ALPHA>(p, tile, q, out),
+        (ALPHA, 5, 5, ALPHA) => sandwich_fixed::<ALPHA, 5, 5, ALPHA>(p, tile, q, out),
+        (3, ALPHA, ALPHA, 3) => sandwich_fixed::<3, ALPHA, ALPHA, 3>(p, tile, q, out),
+        (5, ALPHA, ALPHA, 5) => sandwich_fixed::<5, ALPHA, ALPHA, 5>(p, tile, q, out),
+        _ => sandwich_any(p, pr, pc, tile, qc, q, qr, out),
+    }
+}
+
+/// [`sandwich`] at sizes known at compile time.
+#[inline(always)]
+fn sandwich_fixed<const PR: usize, const PC: usize, const QC: usize, const QR: usize>(
+    p: &[f32],
+    tile: &[f32],
+    q: &[f32],
+    out: &mut [f32; A2],
+) {
+    let (p, tile, q) = (&p[..PR * PC], &tile[..PC * QC], &q[..QR * QC]);
+    // Separably: t = tile q^T (`PC x QR`), then out = p t.
+    let mut t = [[0.0f64; QR]; PC];
+    for (k, tk) in t.iter_mut().enumerate() {
+        for (y, v) in tk.iter_mut().enumerate() {
+            let mut s = 0.0f64;
+            for l in 0..QC {
+                s += tile[k * QC + l] as f64 * q[y * QC + l] as f64;
+            }
+            *v = s;
+        }
+    }
+    for x in 0..PR {
+        for y in 0..QR {
+            let mut s = 0.0f64;
+            for (k, tk) in t.iter().enumerate() {
+                s += p[x * PC + k] as f64 * tk[y];
+            }
+            out[x * QR + y] = s as f32;
+        }
+    }
+}
+
+/// [`sandwich`] at any sizes.
+#[allow(clippy::too_many_arguments)]
+fn sandwich_any(p: &[f32], pr: usize, pc: usize, tile: &[f32], qc: usize, q: &[f32], qr: usize, out: &mut [f32; A2]) {
+    // Separably: t = tile q^T (`pc x qr`), then out = p t.
+    let mut t = [0.0f64; A2];
+    for k in 0..pc {
+        for y in 0..qr {
+            t[k * qr + y] = (0..qc).map(|l| tile[k * qc + l] as f64 * q[y * qc + l] as f64).sum();
+        }
+    }
     for x in 0..pr {
         for y in 0..qr {
-            let mut s = 0.0f64;
-            for k in 0..pc {
-                for l in 0..qc {
-                    s += p[x * pc + k] as f64 * tile[k * qc + l] as f64 * q[y * qc + l] as f64;
-                }
-            }
-            out[x * qr + y] = s as f32;
+            out[x * qr + y] = (0..pc).map(|k| p[x * pc + k] as f64 * t[k * qr + y]).sum::<f64>() as f32;
         }
     }
 }
@@ -848,6 +1089,57 @@ mod tests {
             let (mut gw, mut gb) = (vec![0.0; config.weight_len()], vec![0.0; co]);
             conv.backward_as(&x, n, input, &go, &mut gw, &mut gb, None, true).unwrap();
             assert_eq!(gw, fw);
+        }
+    }
+
+    /// Kernels larger than 5 split into 3x3 pieces over shifted maps ([`Split`]): forward, weight,
+    /// bias and input gradients against im2col + GEMM, for kernels of 6, 7, 8 and 11, whole and
+    /// partial tiles, few and many input channels; and the same bits on 1 and 2 threads.
+    #[test]
+    fn split_large_kernels_agree_with_im2col_and_with_themselves_across_threads() {
+        let mut rng = Lcg(23);
+        // (in, out, kernel, padding, height, width, batch)
+        for (ci, co, k, p, h, w, n) in [
+            (16, 16, 8, 3, 9, 9, 5),   // Goodfellow et al.'s second layer, scaled down: 8x8 outputs
+            (2, 16, 8, 0, 15, 15, 3),  // 18 shifted maps from 2
+            (16, 20, 7, 3, 12, 12, 3), // q = 3 with a zero row and column of pieces
+            (16, 16, 6, 1, 17, 17, 2), // 14x14 outputs: partial tiles
+            (16, 16, 11, 5, 16, 16, 2),
+        ] {
+            let config = Conv2dConfig { in_channels: ci, out_channels: co, kernel: k, stride: 1, padding: Padding::Zero(p) };
+            let conv = Conv2d::new(config, rng.vec(config.weight_len()), rng.vec(co)).unwrap();
+            let input = MapShape::new("x", ci, h, w).unwrap();
+            let g = Geometry::conv("conv2d", input, k, 1, p).unwrap();
+            assert!(Split::new(&config, &g).is_some(), "{config:?} should be split");
+            let x = rng.vec(n * input.size());
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let shape = conv.forward_as(&x, n, input, &mut fast, true).unwrap();
+            conv.forward_as(&x, n, input, &mut slow, false).unwrap();
+            let e = relative_error(&fast, &slow);
+            assert!(e < 1e-5, "{config:?} forward: relative error {e}");
+            let go = rng.vec(n * shape.size());
+            let run = |winograd: bool, threads: usize| {
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+                    let (mut gw, mut gb, mut gx) = (vec![0.0; config.weight_len()], vec![0.0; co], vec![0.0; x.len()]);
+                    conv.backward_as(&x, n, input, &go, &mut gw, &mut gb, Some(&mut gx), winograd).unwrap();
+                    (gw, gb, gx)
+                })
+            };
+            let (fw, fb, fx) = run(true, 2);
+            let (sw, sb, sx) = run(false, 2);
+            for (what, a, b) in [("weight", &fw, &sw), ("bias", &fb, &sb), ("input", &fx, &sx)] {
+                let e = relative_error(a, b);
+                assert!(e < 1e-5, "{config:?} {what} gradient: relative error {e}");
+            }
+            assert!(run(true, 1) == (fw, fb, fx), "{config:?}: results differ between 1 and 2 threads");
+        }
+        // Not split: stride 2, a 5x5 kernel (Winograd's own), one input map (9 pieces, too few).
+        let input = MapShape::new("x", 1, 28, 28).unwrap();
+        for (ci, k, s) in [(16, 8, 2), (16, 5, 1), (1, 8, 1)] {
+            let config = Conv2dConfig { in_channels: ci, out_channels: 96, kernel: k, stride: s, padding: Padding::Zero(0) };
+            let input = MapShape { channels: ci, ..input };
+            let g = Geometry::conv("conv2d", input, k, s, 0).unwrap();
+            assert!(Split::new(&config, &g).is_none(), "{config:?} should not be split");
         }
     }
 
