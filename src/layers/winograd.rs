@@ -1,6 +1,6 @@
 //! Winograd's minimal filtering algorithm for stride-1 convolutions: fewer multiplications than the
 //! im2col + GEMM of [`super::conv`] for 3x3 and 5x5 kernels over many channels, and for larger
-//! kernels cut into 3x3 pieces ([`Split`]).
+//! kernels cut into 3x3 pieces (`Split`).
 //!
 //! # The math
 //!
