@@ -190,7 +190,7 @@ impl Conv2d {
             "the unfolded input (im2col) of a conv2d layer",
             bytes(&[count, sub, g.rows() + self.config.out_channels, g.cols()], 4),
         )?;
-        out.clear();
+        // Every path below overwrites every output value: the buffer is not cleared first.
         out.resize(n * output.size(), 0.0);
         if n == 0 {
             return Ok(output);

@@ -225,6 +225,39 @@ pub(crate) struct Split {
     plan: Plan,
 }
 
+/// The shifted maps of a batch and their gradient, kept between the calls of a thread (they are the
+/// size of the batch's input times `q^2`; allocating and zeroing them on every call cost about a
+/// tenth of Goodfellow et al.'s training step). Buffers above [`SPLIT_KEEP_VALUES`] are not kept.
+#[derive(Default)]
+struct SplitBuffers {
+    /// `(channels, h, w, p, k, n)` of the last fill of `shifted`, whose padding is zero.
+    key: Option<(usize, usize, usize, usize, usize, usize)>,
+    shifted: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+/// The most values of the kept [`SplitBuffers`] (256 MiB of f32 each).
+const SPLIT_KEEP_VALUES: usize = 1 << 26;
+
+thread_local! {
+    static SPLIT_BUFFERS: std::cell::RefCell<SplitBuffers> = std::cell::RefCell::new(SplitBuffers::default());
+}
+
+/// Runs `f` with this thread's [`SplitBuffers`] (fresh ones if they are in use), and drops buffers
+/// larger than [`SPLIT_KEEP_VALUES`] afterwards.
+fn with_split_buffers<T>(f: impl FnOnce(&mut SplitBuffers) -> T) -> T {
+    SPLIT_BUFFERS.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) => {
+            let out = f(&mut b);
+            if b.shifted.capacity().max(b.grad.capacity()) > SPLIT_KEEP_VALUES {
+                *b = SplitBuffers::default();
+            }
+            out
+        }
+        Err(_) => f(&mut SplitBuffers::default()),
+    })
+}
+
 impl Split {
     /// The split of `config` on `g`, or `None`: a stride other than 1, a kernel of 5 or less, or a
     /// 3x3 convolution of the pieces that [`Plan`] would not take.
@@ -296,25 +329,34 @@ impl Split {
         runs
     }
 
-    /// The shifted maps of every example of `x`.
-    fn shift(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
+    /// Writes the shifted maps of every example of `x` into `buf`. A buffer last filled for the
+    /// same layer shape and batch ([`SplitBuffers::key`]) already holds the zeros of the padding,
+    /// so only the map rows are copied; any other is cleared first.
+    fn shift_into(&self, x: &[f32], n: usize, buf: &mut SplitBuffers) -> Result<()> {
         let size = self.shifted_size();
         check_alloc("the shifted maps of a split convolution", bytes(&[n, size], 4))?;
+        let key = (self.g.channels, self.g.h, self.g.w, self.g.p, self.g.k, n);
+        if buf.key != Some(key) {
+            buf.shifted.clear();
+            buf.shifted.resize(n * size, 0.0);
+            buf.key = Some(key);
+        }
         let runs = self.runs();
         let isz = self.in_ch * self.g.h * self.g.w;
-        let mut out = vec![0.0f32; n * size];
-        out.par_chunks_mut(size).zip(x.par_chunks(isz)).for_each(|(dst, src)| {
+        buf.shifted.par_chunks_mut(size).zip(x.par_chunks(isz)).for_each(|(dst, src)| {
             for &(d, s, len) in &runs {
                 dst[d..d + len].copy_from_slice(&src[s..s + len]);
             }
         });
-        Ok(out)
+        Ok(())
     }
 
     /// Forward pass: `out` (`n x out x oh x ow`, overwritten) from `x` (`n x in x h x w`).
     pub fn forward(&self, weight: &[f32], bias: &[f32], x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        let shifted = self.shift(x, n)?;
-        self.plan.forward(&self.pieces(weight), bias, &shifted, n, out)
+        with_split_buffers(|buf| {
+            self.shift_into(x, n, buf)?;
+            self.plan.forward(&self.pieces(weight), bias, &buf.shifted, n, out)
+        })
     }
 
     /// Backward pass, as [`Plan::backward`]: overwrites `grad_w`, `grad_b` and `grad_x`.
@@ -329,15 +371,30 @@ impl Split {
         grad_b: &mut [f32],
         grad_x: Option<&mut [f32]>,
     ) -> Result<()> {
-        let shifted = self.shift(x, n)?;
+        with_split_buffers(|buf| self.backward_with(weight, x, n, grad_out, grad_w, grad_b, grad_x, buf))
+    }
+
+    /// [`Split::backward`] with the buffers of the shifted maps and their gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_with(
+        &self,
+        weight: &[f32],
+        x: &[f32],
+        n: usize,
+        grad_out: &[f32],
+        grad_w: &mut [f32],
+        grad_b: &mut [f32],
+        grad_x: Option<&mut [f32]>,
+        buf: &mut SplitBuffers,
+    ) -> Result<()> {
+        self.shift_into(x, n, buf)?;
+        let SplitBuffers { shifted, grad: grad_shifted, .. } = buf;
         let pieces = self.pieces(weight);
         let mut grad_pieces = vec![0.0f32; pieces.len()];
-        let mut grad_shifted = match grad_x {
-            Some(_) => vec![0.0f32; shifted.len()],
-            None => Vec::new(),
-        };
+        // Overwritten by the plan's backward pass: only its length matters.
+        grad_shifted.resize(if grad_x.is_some() { shifted.len() } else { 0 }, 0.0);
         let gs = grad_x.is_some().then_some(&mut grad_shifted[..]);
-        self.plan.backward(&pieces, &shifted, n, grad_out, &mut grad_pieces, grad_b, gs)?;
+        self.plan.backward(&pieces, shifted, n, grad_out, &mut grad_pieces, grad_b, gs)?;
         let (q, c_in, k) = (self.q, self.in_ch, self.g.k);
         for o in 0..self.out_ch {
             for c in 0..c_in {
@@ -1071,6 +1128,12 @@ mod tests {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
             let shape = conv.forward_as(&x, n, input, &mut fast, true).unwrap();
             conv.forward_as(&x, n, input, &mut slow, false).unwrap();
+            // Both paths overwrite every value of a buffer that is already the right size.
+            for (buf, winograd) in [(&mut fast, true), (&mut slow, false)] {
+                buf.fill(f32::NAN);
+                conv.forward_as(&x, n, input, buf, winograd).unwrap();
+                assert!(buf.iter().all(|v| v.is_finite()), "{config:?}: a value was not overwritten (winograd {winograd})");
+            }
             let e = relative_error(&fast, &slow);
             assert!(e < 1e-5, "{config:?} forward: relative error {e}");
             let go = rng.vec(n * shape.size());
@@ -1115,6 +1178,12 @@ mod tests {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
             let shape = conv.forward_as(&x, n, input, &mut fast, true).unwrap();
             conv.forward_as(&x, n, input, &mut slow, false).unwrap();
+            // Both paths overwrite every value of a buffer that is already the right size.
+            for (buf, winograd) in [(&mut fast, true), (&mut slow, false)] {
+                buf.fill(f32::NAN);
+                conv.forward_as(&x, n, input, buf, winograd).unwrap();
+                assert!(buf.iter().all(|v| v.is_finite()), "{config:?}: a value was not overwritten (winograd {winograd})");
+            }
             let e = relative_error(&fast, &slow);
             assert!(e < 1e-5, "{config:?} forward: relative error {e}");
             let go = rng.vec(n * shape.size());
