@@ -486,12 +486,19 @@ impl Plan {
                 d.copy_from_slice(&tile);
             }
         });
-        let mut u = vec![0.0f32; A2 * co * ci];
-        u.par_chunks_mut(co * ci).enumerate().for_each(|(xi, dst)| {
-            for (d, t) in dst.iter_mut().zip(tiles.chunks_exact(A2)) {
-                *d = t[xi];
+        // The transpose in blocks of pairs that stay in the cache (a pass per position over the
+        // whole array read it 36 times).
+        const PAIRS: usize = 256;
+        let pairs = co * ci;
+        let mut u = vec![0.0f32; A2 * pairs];
+        for (b, block) in tiles.chunks(PAIRS * A2).enumerate() {
+            for xi in 0..A2 {
+                let row = &mut u[xi * pairs + b * PAIRS..][..block.len() / A2];
+                for (d, t) in row.iter_mut().zip(block.chunks_exact(A2)) {
+                    *d = t[xi];
+                }
             }
-        });
+        }
         u
     }
 
