@@ -446,21 +446,21 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 /// Examples unfolded side by side into one matrix (so that one GEMM serves them), for an unfolded
 /// matrix of `rows x cols` per example and chunks of `chunk` examples: enough for about
 /// [`BLOCK_COLUMNS`] columns, at most [`BLOCK_VALUES`] values, at least 1, at most `chunk`.
-pub(crate) fn block_examples(rows: usize, cols: usize, chunk: usize) -> usize {
+fn block_examples(rows: usize, cols: usize, chunk: usize) -> usize {
     let by_cols = BLOCK_COLUMNS.div_ceil(cols.max(1));
     let by_size = BLOCK_VALUES / (rows * cols).max(1);
     by_cols.min(by_size).clamp(1, chunk.max(1))
 }
 
 /// The columns of a block of examples unfolded side by side ([`block_examples`]). Measured on
-/// Goodfellow et al.'s MNIST network (`compete bench-layers --ops conv_maxout_mnist`): blocks
-/// help its 5x5 maps a little (about 8% of that layer's backward pass) and hurt its 8x8 maps when
-/// the block outgrows the caches, hence the cap below.
-pub(crate) const BLOCK_COLUMNS: usize = 256;
+/// Goodfellow et al.'s MNIST network (`compete bench-layers --ops conv_maxout_mnist`, per-layer
+/// timers): blocks took 5-8% off its 5x5 layer's backward pass at 2 threads (nothing measurable at
+/// 1) and slowed its 8x8 layer's forward pass when a block outgrew the caches, hence the cap.
+const BLOCK_COLUMNS: usize = 256;
 
 /// The most values of a block of unfolded examples (1 MiB of f32): a larger example is unfolded
 /// alone.
-pub(crate) const BLOCK_VALUES: usize = 1 << 18;
+const BLOCK_VALUES: usize = 1 << 18;
 
 /// Examples per chunk and number of chunks for a batch of `n`: at most [`MAX_CHUNKS`] chunks, a
 /// function of `n` only (never of the thread count), so that sums over the batch are reproducible.
@@ -543,11 +543,6 @@ impl Geometry {
         MapShape { channels, height: self.oh, width: self.ow }
     }
 
-    /// Unfolds one example's image (`channels h w` values) into `col` (`rows() * cols()` values).
-    pub fn im2col(&self, img: &[f32], col: &mut [f32]) {
-        self.im2col_at(img, col, self.cols(), 0, &mut Vec::new());
-    }
-
     /// Height and width of a map with its padding, `h + 2p` and `w + 2p`.
     fn padded(&self) -> (usize, usize) {
         (self.h + 2 * self.p, self.w + 2 * self.p)
@@ -565,8 +560,9 @@ impl Geometry {
         }
     }
 
-    /// [`Geometry::im2col`] into columns `off .. off + cols()` of a row-major matrix of `ld`
-    /// columns (several examples side by side, so that one GEMM serves them all). `buf` holds the
+    /// Unfolds one example's image (`channels h w` values) into columns `off .. off + cols()` of a
+    /// row-major `[rows(), ld]` matrix (`ld = cols()` for one example; several examples side by
+    /// side, so that one GEMM serves them all). `buf` holds the
     /// padded image (any vector; reused between calls). Every window row is a straight copy of
     /// the padded map at stride 1, and a strided read otherwise: no branch on the padding.
     pub fn im2col_at(&self, img: &[f32], col: &mut [f32], ld: usize, off: usize, buf: &mut Vec<f32>) {
@@ -592,15 +588,10 @@ impl Geometry {
         }
     }
 
-    /// Adds the unfolded `col` back onto `img` (the transpose of [`Geometry::im2col`]): every window
-    /// entry is added to the image value it was read from.
-    pub fn col2im(&self, col: &[f32], img: &mut [f32]) {
-        self.col2im_at(col, self.cols(), 0, img, &mut Vec::new());
-    }
-
-    /// [`Geometry::col2im`] from columns `off .. off + cols()` of a row-major matrix of `ld`
-    /// columns (the transpose of [`Geometry::im2col_at`]); the sums are formed in `buf`, the padded
-    /// image, and its inside is added onto `img`.
+    /// Adds the unfolded columns `off .. off + cols()` of a row-major matrix of `ld` columns back
+    /// onto `img` (the transpose of [`Geometry::im2col_at`]: every window entry is added to the
+    /// image value it was read from); the sums are formed in `buf`, the padded image, and its
+    /// inside is added onto `img`.
     pub fn col2im_at(&self, col: &[f32], ld: usize, off: usize, img: &mut [f32], buf: &mut Vec<f32>) {
         let (k, s, ow) = (self.k, self.s, self.ow);
         let (ph, pw) = self.padded();
@@ -631,8 +622,8 @@ impl Geometry {
     }
 }
 
-/// `dst = src` for the short rows of im2col (a map row of a few values): fixed-size moves of 8 and
-/// 4 values and single ones, where `copy_from_slice` would call `memcpy` for every row.
+/// `dst = src` for the short rows of im2col (a map row of a few values): fixed-size moves of 8
+/// values and single ones, where `copy_from_slice` would call `memcpy` for every row.
 #[inline(always)]
 fn copy_short(dst: &mut [f32], src: &[f32]) {
     debug_assert_eq!(dst.len(), src.len());
@@ -640,19 +631,12 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
         dst.copy_from_slice(src);
         return;
     }
-    let mut d8 = dst.chunks_exact_mut(8);
-    let mut s8 = src.chunks_exact(8);
-    for (d, s) in (&mut d8).zip(&mut s8) {
-        let v: [f32; 8] = s.try_into().unwrap_or([0.0; 8]);
-        d.copy_from_slice(&v);
+    let (d8, d) = dst.as_chunks_mut::<8>();
+    let (s8, s) = src.as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
     }
-    let (d, s) = (d8.into_remainder(), s8.remainder());
-    let n4 = d.len() / 4 * 4;
-    if n4 == 4 {
-        let v: [f32; 4] = s[..4].try_into().unwrap_or([0.0; 4]);
-        d[..4].copy_from_slice(&v);
-    }
-    for (d, s) in d[n4..].iter_mut().zip(&s[n4..]) {
+    for (d, s) in d.iter_mut().zip(s) {
         *d = *s;
     }
 }

@@ -204,13 +204,14 @@ impl ConvTranspose2d {
         out.par_chunks_mut(chunk * output.size()).zip(x.par_chunks(chunk * input.size())).try_for_each(|(out, x)| -> Result<()> {
             let mut col = Matrix::zeros(g.rows(), g.cols());
             let mut xb = Matrix::zeros(input.channels, input.plane());
+            let mut buf = Vec::new();
             for (out, x) in out.chunks_mut(output.size()).zip(x.chunks(input.size())) {
                 xb.data.copy_from_slice(x);
                 matmul(&mut col, &w, Op::T, &xb, Op::N, false)?;
                 for (o, map) in out.chunks_mut(plane).enumerate() {
                     map.fill(self.bias[o]);
                 }
-                g.col2im(&col.data, out);
+                g.col2im_at(&col.data, g.cols(), 0, out, &mut buf);
             }
             Ok(())
         })?;
@@ -262,13 +263,14 @@ impl ConvTranspose2d {
                 let mut gcol = Matrix::zeros(g.rows(), g.cols());
                 let mut xb = Matrix::zeros(in_ch, input.plane());
                 let mut dx = Matrix::zeros(in_ch, input.plane());
+                let mut buf = Vec::new();
                 let end = ((ci + 1) * chunk).min(n);
                 for (j, b) in (ci * chunk..end).enumerate() {
                     let go = &grad_out[b * output.size()..(b + 1) * output.size()];
                     for (o, map) in go.chunks(plane).enumerate() {
                         gb[o] += map.iter().sum::<f32>();
                     }
-                    g.im2col(go, &mut gcol.data);
+                    g.im2col_at(go, &mut gcol.data, g.cols(), 0, &mut buf);
                     xb.data.copy_from_slice(&x[b * input.size()..(b + 1) * input.size()]);
                     matmul(&mut gw, &xb, Op::N, &gcol, Op::T, j > 0)?;
                     if let Some(gx) = gx.as_deref_mut() {

@@ -223,11 +223,13 @@ pub(crate) struct Split {
     out_ch: usize,
     /// The 3x3 convolution of the shifted maps.
     plan: Plan,
+    /// The map rows each example's shifted maps copy ([`Split::runs`]).
+    runs: Vec<(usize, usize, usize)>,
 }
 
 /// The shifted maps of a batch and their gradient, kept between the calls of a thread (they are the
-/// size of the batch's input times `q^2`; allocating and zeroing them on every call cost about a
-/// tenth of Goodfellow et al.'s training step). Buffers above [`SPLIT_KEEP_VALUES`] are not kept.
+/// size of the batch's input times `q^2`; kept, they took 2-7% off Goodfellow et al.'s training
+/// step in alternated runs of `compete bench-layers --ops conv_maxout_mnist`). Buffers above [`SPLIT_KEEP_VALUES`] are not kept.
 #[derive(Default)]
 struct SplitBuffers {
     /// `(channels, h, w, p, k, n)` of the last fill of `shifted`, whose padding is zero.
@@ -277,7 +279,9 @@ impl Split {
         // Whole 4x4 tiles waste nothing, so small maps are taken here (8x8 outputs are 4 tiles).
         let min_tiles = if g.oh.is_multiple_of(4) && g.ow.is_multiple_of(4) { 1 } else { MIN_TILES };
         let plan = Plan::with_min_tiles(&inner_config, &inner, min_tiles)?;
-        Some(Split { g: *g, q, in_ch: g.channels, out_ch: config.out_channels, plan })
+        let mut split = Split { g: *g, q, in_ch: g.channels, out_ch: config.out_channels, plan, runs: Vec::new() };
+        split.runs = split.runs();
+        Some(split)
     }
 
     /// Values of one example's shifted maps, `q^2 C (H_out + 2) (W_out + 2)`.
@@ -285,20 +289,26 @@ impl Split {
         self.q * self.q * self.in_ch * (self.g.oh + 2) * (self.g.ow + 2)
     }
 
-    /// The pieces `w'` of `weight` (`[out, C, k, k]`): `[out, q^2 C, 3, 3]`.
-    fn pieces(&self, weight: &[f32]) -> Vec<f32> {
+    /// Calls `f(tap, piece)` for every weight: its index in `[out, C, k, k]` and its index in the
+    /// pieces `[out, q^2 C, 3, 3]` (`w[o, c, 3a + u, 3b + v]` is `w'[o, (a q + b) C + c, u, v]`).
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize)) {
         let (q, c_in, k) = (self.q, self.in_ch, self.g.k);
-        let mut w = vec![0.0f32; self.out_ch * q * q * c_in * 9];
         for o in 0..self.out_ch {
             for c in 0..c_in {
                 for i in 0..k {
                     for j in 0..k {
                         let (a, u, b, v) = (i / 3, i % 3, j / 3, j % 3);
-                        w[((o * q * q + a * q + b) * c_in + c) * 9 + u * 3 + v] = weight[((o * c_in + c) * k + i) * k + j];
+                        f(((o * c_in + c) * k + i) * k + j, ((o * q * q + a * q + b) * c_in + c) * 9 + u * 3 + v);
                     }
                 }
             }
         }
+    }
+
+    /// The pieces `w'` of `weight` (`[out, C, k, k]`): `[out, q^2 C, 3, 3]`.
+    fn pieces(&self, weight: &[f32]) -> Vec<f32> {
+        let mut w = vec![0.0f32; self.out_ch * self.q * self.q * self.in_ch * 9];
+        self.for_each_tap(|tap, piece| w[piece] = weight[tap]);
         w
     }
 
@@ -341,10 +351,9 @@ impl Split {
             buf.shifted.resize(n * size, 0.0);
             buf.key = Some(key);
         }
-        let runs = self.runs();
         let isz = self.in_ch * self.g.h * self.g.w;
         buf.shifted.par_chunks_mut(size).zip(x.par_chunks(isz)).for_each(|(dst, src)| {
-            for &(d, s, len) in &runs {
+            for &(d, s, len) in &self.runs {
                 dst[d..d + len].copy_from_slice(&src[s..s + len]);
             }
         });
@@ -395,24 +404,13 @@ impl Split {
         grad_shifted.resize(if grad_x.is_some() { shifted.len() } else { 0 }, 0.0);
         let gs = grad_x.is_some().then_some(&mut grad_shifted[..]);
         self.plan.backward(&pieces, shifted, n, grad_out, &mut grad_pieces, grad_b, gs)?;
-        let (q, c_in, k) = (self.q, self.in_ch, self.g.k);
-        for o in 0..self.out_ch {
-            for c in 0..c_in {
-                for i in 0..k {
-                    for j in 0..k {
-                        let (a, u, b, v) = (i / 3, i % 3, j / 3, j % 3);
-                        grad_w[((o * c_in + c) * k + i) * k + j] = grad_pieces[((o * q * q + a * q + b) * c_in + c) * 9 + u * 3 + v];
-                    }
-                }
-            }
-        }
+        self.for_each_tap(|tap, piece| grad_w[tap] = grad_pieces[piece]);
         if let Some(gx) = grad_x {
-            let runs = self.runs();
             let (size, isz) = (self.shifted_size(), self.in_ch * self.g.h * self.g.w);
             gx.par_chunks_mut(isz).zip(grad_shifted.par_chunks(size)).for_each(|(dst, src)| {
                 dst.fill(0.0);
                 // In the order of the runs: the sums do not depend on the thread count.
-                for &(d, s, len) in &runs {
+                for &(d, s, len) in &self.runs {
                     dst[s..s + len].iter_mut().zip(&src[d..d + len]).for_each(|(x, v)| *x += v);
                 }
             });
@@ -1017,13 +1015,14 @@ fn run_avx2(f: impl FnOnce()) {
 /// `tile` is `pc x qc` (index `k * qc + l`), `q` is `qr x qc`, `out` is `pr x qr` (index `x * qr + y`) (the filter and weight-gradient transforms).
 #[allow(clippy::too_many_arguments)]
 fn sandwich(p: &[f32], pr: usize, pc: usize, tile: &[f32], qc: usize, q: &[f32], qr: usize, out: &mut [f32; A2]) {
-    // The two shapes of this file at fixed sizes (unrolled, no bounds checks), any other in general.
-    match (pr, pc, qc, qr) {
-        (ALPHA, 3, 3, ALPHA) => sandwich_fixed::<ALPHA, 3, 3, ALPHA>(p, tile, q, out),
-        (ALPHA, 5, 5, ALPHA) => sandwich_fixed::<ALPHA, 5, 5, ALPHA>(p, tile, q, out),
-        (3, ALPHA, ALPHA, 3) => sandwich_fixed::<3, ALPHA, ALPHA, 3>(p, tile, q, out),
-        (5, ALPHA, ALPHA, 5) => sandwich_fixed::<5, ALPHA, ALPHA, 5>(p, tile, q, out),
-        _ => sandwich_any(p, pr, pc, tile, qc, q, qr, out),
+    // The shapes of this file, at fixed sizes (unrolled, no bounds checks): a plan's kernel is 3 or
+    // 5 (`Plan::with_min_tiles`), transformed forward (ALPHA x r x r x ALPHA) or back.
+    debug_assert!(matches!((pr, pc, qc, qr), (ALPHA, 3 | 5, 3 | 5, ALPHA) | (3 | 5, ALPHA, ALPHA, 3 | 5)));
+    match (pr, pc) {
+        (ALPHA, 3) => sandwich_fixed::<ALPHA, 3, 3, ALPHA>(p, tile, q, out),
+        (ALPHA, _) => sandwich_fixed::<ALPHA, 5, 5, ALPHA>(p, tile, q, out),
+        (3, _) => sandwich_fixed::<3, ALPHA, ALPHA, 3>(p, tile, q, out),
+        _ => sandwich_fixed::<5, ALPHA, ALPHA, 5>(p, tile, q, out),
     }
 }
 
@@ -1054,23 +1053,6 @@ fn sandwich_fixed<const PR: usize, const PC: usize, const QC: usize, const QR: u
                 s += p[x * PC + k] as f64 * tk[y];
             }
             out[x * QR + y] = s as f32;
-        }
-    }
-}
-
-/// [`sandwich`] at any sizes.
-#[allow(clippy::too_many_arguments)]
-fn sandwich_any(p: &[f32], pr: usize, pc: usize, tile: &[f32], qc: usize, q: &[f32], qr: usize, out: &mut [f32; A2]) {
-    // Separably: t = tile q^T (`pc x qr`), then out = p t.
-    let mut t = [0.0f64; A2];
-    for k in 0..pc {
-        for y in 0..qr {
-            t[k * qr + y] = (0..qc).map(|l| tile[k * qc + l] as f64 * q[y * qc + l] as f64).sum();
-        }
-    }
-    for x in 0..pr {
-        for y in 0..qr {
-            out[x * qr + y] = (0..pc).map(|k| p[x * pc + k] as f64 * t[k * qr + y]).sum::<f64>() as f32;
         }
     }
 }
@@ -1113,6 +1095,24 @@ mod tests {
         got.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale
     }
 
+    /// The forward pass of `conv` with and without the Winograd paths agree to a relative 1e-5, and
+    /// both overwrite every value of an output buffer that is already the right size (filled with
+    /// NaN first). Returns the output shape.
+    fn forward_agrees_with_im2col(conv: &Conv2d, x: &[f32], n: usize, input: MapShape) -> MapShape {
+        let config = conv.config;
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        let shape = conv.forward_as(x, n, input, &mut fast, true).unwrap();
+        conv.forward_as(x, n, input, &mut slow, false).unwrap();
+        for (buf, winograd) in [(&mut fast, true), (&mut slow, false)] {
+            buf.fill(f32::NAN);
+            conv.forward_as(x, n, input, buf, winograd).unwrap();
+            assert!(buf.iter().all(|v| v.is_finite()), "{config:?}: a value was not overwritten (winograd {winograd})");
+        }
+        let e = relative_error(&fast, &slow);
+        assert!(e < 1e-5, "{config:?} forward: relative error {e}");
+        shape
+    }
+
     /// Forward, weight, bias and input gradients of Winograd's algorithm against im2col + GEMM, on
     /// maps that are not a multiple of the tile (partial tiles), with explicit and "same" padding.
     #[test]
@@ -1132,17 +1132,7 @@ mod tests {
             let g = Geometry::conv("conv2d", input, k, 1, config.pad().unwrap()).unwrap();
             assert!(Plan::new(&config, &g).is_some(), "{config:?} should take the Winograd path");
             let x = rng.vec(n * input.size());
-            let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            let shape = conv.forward_as(&x, n, input, &mut fast, true).unwrap();
-            conv.forward_as(&x, n, input, &mut slow, false).unwrap();
-            // Both paths overwrite every value of a buffer that is already the right size.
-            for (buf, winograd) in [(&mut fast, true), (&mut slow, false)] {
-                buf.fill(f32::NAN);
-                conv.forward_as(&x, n, input, buf, winograd).unwrap();
-                assert!(buf.iter().all(|v| v.is_finite()), "{config:?}: a value was not overwritten (winograd {winograd})");
-            }
-            let e = relative_error(&fast, &slow);
-            assert!(e < 1e-5, "{config:?} forward: relative error {e}");
+            let shape = forward_agrees_with_im2col(&conv, &x, n, input);
             let go = rng.vec(n * shape.size());
             let run = |winograd: bool| {
                 let (mut gw, mut gb, mut gx) = (vec![0.0; config.weight_len()], vec![0.0; co], vec![0.0; x.len()]);
@@ -1182,17 +1172,7 @@ mod tests {
             let g = Geometry::conv("conv2d", input, k, 1, p).unwrap();
             assert!(Split::new(&config, &g).is_some(), "{config:?} should be split");
             let x = rng.vec(n * input.size());
-            let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            let shape = conv.forward_as(&x, n, input, &mut fast, true).unwrap();
-            conv.forward_as(&x, n, input, &mut slow, false).unwrap();
-            // Both paths overwrite every value of a buffer that is already the right size.
-            for (buf, winograd) in [(&mut fast, true), (&mut slow, false)] {
-                buf.fill(f32::NAN);
-                conv.forward_as(&x, n, input, buf, winograd).unwrap();
-                assert!(buf.iter().all(|v| v.is_finite()), "{config:?}: a value was not overwritten (winograd {winograd})");
-            }
-            let e = relative_error(&fast, &slow);
-            assert!(e < 1e-5, "{config:?} forward: relative error {e}");
+            let shape = forward_agrees_with_im2col(&conv, &x, n, input);
             let go = rng.vec(n * shape.size());
             let run = |winograd: bool, threads: usize| {
                 rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
