@@ -410,7 +410,8 @@ class Ops:
                     scores.append((x * x).sum(1))
                 return torch.stack(scores, 1).argmax(1)
 
-        return (n, 784), (n,), step
+        # One label per image, in the (batch, width) form compete reports.
+        return (n, 784), (n, 1), step
 
     def activation_generate(self):
         torch, n = self.torch, self.n

@@ -189,38 +189,124 @@ pub fn gemm_view(
         Op::N => (b.cols as isize, 1),
         Op::T => (1, b.cols as isize),
     };
+    let product = RawProduct { c: c.as_mut_ptr(), n, k, a: a.data.as_ptr(), a_rs, a_cs, b: b.data.as_ptr(), b_rs, b_cs, accumulate, scale };
     let threads = threads();
-    let par = if threads > 1 && m * n * k >= 64 * 64 * 64 && !SEQUENTIAL.with(std::cell::Cell::get) {
-        gemm::Parallelism::Rayon(threads)
+    let parallel = threads > 1 && m * n * k >= 64 * 64 * 64 && !SEQUENTIAL.with(std::cell::Cell::get);
+    // One block of the longer output side per thread, each a single-threaded product. gemm's own
+    // rayon mode splits the packed panels finely and synchronizes between them; for the batch-100
+    // products of this toolkit (100x784 by 784x1000 and the like) the coarse split measured
+    // 0.60-0.70 of its time on 2 threads, and 0.86-1.02 (noise) on the others (RESULTS.md, "Dense
+    // products split per thread"). Blocks are multiples of 48 rows or columns (AVX-512's widest
+    // micro-kernel, 3 x 16 lanes, and twice AVX2's).
+    let (long, short, by_rows) = if m >= n { (m, n, true) } else { (n, m, false) };
+    let per = long.div_ceil(threads.max(1)).div_ceil(48) * 48;
+    let smallest = per.min(long - (long.div_ceil(per) - 1) * per);
+    // gemm sums over k in blocks whose size depends on k alone, except in its kernels for small
+    // outputs (both sides at most 64, or at most 256 values), which block k by 512. A block in
+    // another regime than the whole product would round differently, and results would depend on
+    // the thread count; such products stay whole, on gemm's own threads (which keep the order).
+    let same_regime = (smallest > 64 || short > 64) && smallest * short > 256;
+    if parallel && same_regime && long > per {
+        let product = &product;
+        rayon::scope(|scope| {
+            for start in (0..long).step_by(per) {
+                let end = (start + per).min(long);
+                scope.spawn(move |_| {
+                    // SAFETY: the blocks are disjoint runs of rows (or columns) of `c`, each inside
+                    // the checked shapes; `a` and `b` are only read.
+                    unsafe {
+                        if by_rows {
+                            product.block(start..end, 0..n);
+                        } else {
+                            product.block(0..m, start..end);
+                        }
+                    }
+                });
+            }
+        });
+    } else if parallel {
+        // SAFETY: as below.
+        unsafe { product.whole(m, gemm::Parallelism::Rayon(threads)) };
     } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the shapes and buffer lengths were checked above, so every index the strides reach
-    // lies inside the three buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            scale,
-            false,
-            false,
-            false,
-            par,
-        );
+        // SAFETY: the shapes and buffer lengths were checked above, so every index the strides
+        // reach lies inside the three buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
+        unsafe { product.whole(m, gemm::Parallelism::None) };
     }
     Ok(())
+}
+
+/// The operands of one checked product `c = beta_c * c + scale * op(a) * op(b)` as raw pointers
+/// and strides, so that disjoint blocks of `c` can be computed on several threads at once.
+struct RawProduct {
+    c: *mut f32,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    accumulate: bool,
+    scale: f32,
+}
+
+// SAFETY: a `RawProduct` is only shared inside `gemm_view`, whose threads write disjoint blocks of
+// `c` and only read `a` and `b`, all of which outlive the scope.
+unsafe impl Sync for RawProduct {}
+
+impl RawProduct {
+    /// Rows `rows` and columns `cols` of the product, on this thread.
+    ///
+    /// # Safety
+    /// The ranges lie inside the product's checked shape, and no other thread writes the same
+    /// block of `c` at the same time.
+    unsafe fn block(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
+        // SAFETY: the caller's contract.
+        unsafe { self.run(rows, cols, gemm::Parallelism::None) }
+    }
+
+    /// The whole `m x n` product (`m` from the rows of `c`), on `par`'s threads.
+    ///
+    /// # Safety
+    /// No other thread writes `c` at the same time.
+    unsafe fn whole(&self, m: usize, par: gemm::Parallelism) {
+        // SAFETY: the caller's contract; the ranges are the checked shape.
+        unsafe { self.run(0..m, 0..self.n, par) }
+    }
+
+    /// Rows `rows` and columns `cols` of the product on `par`'s threads.
+    ///
+    /// # Safety
+    /// As [`RawProduct::block`].
+    unsafe fn run(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, par: gemm::Parallelism) {
+        let (r0, c0) = (rows.start as isize, cols.start as isize);
+        let n = self.n as isize;
+        // SAFETY: by the caller's contract every offset below stays inside the three buffers.
+        unsafe {
+            gemm::gemm(
+                rows.len(),
+                cols.len(),
+                self.k,
+                self.c.offset(r0 * n + c0),
+                1,
+                n,
+                self.accumulate,
+                self.a.offset(r0 * self.a_rs),
+                self.a_cs,
+                self.a_rs,
+                self.b.offset(c0 * self.b_cs),
+                self.b_cs,
+                self.b_rs,
+                if self.accumulate { 1.0 } else { 0.0 },
+                self.scale,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    }
 }
 
 /// `a · b` over the shorter of the two slices, summed in 8 lanes so that the compiler vectorizes it
@@ -274,6 +360,36 @@ mod tests {
         let data =
             (0..rows * cols).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect();
         Matrix { rows, cols, data }
+    }
+
+    #[test]
+    fn products_split_over_threads_match_the_naive_product_and_one_thread() {
+        // Tall (split by rows), wide (split by columns), a side that is no multiple of 48, a
+        // block count that does not divide it, and `c +=` with a scale; the last two would put a
+        // block in gemm's small-output kernels (which sum k = 1024 in two halves) and stay whole.
+        let shapes = [(300, 70, 100, 2), (100, 80, 290, 2), (130, 64, 131, 3), (97, 65, 200, 4), (8, 1024, 75, 2), (300, 1024, 4, 2)];
+        for (m, k, n, threads) in shapes {
+            for (op_a, op_b) in [(Op::N, Op::N), (Op::N, Op::T), (Op::T, Op::N)] {
+                let a = if op_a == Op::N { filled(m, k, 3) } else { filled(k, m, 3) };
+                let b = if op_b == Op::N { filled(k, n, 4) } else { filled(n, k, 4) };
+                let start = filled(m, n, 5);
+                let run = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| {
+                        let mut c = start.clone();
+                        matmul_scaled(&mut c, &a, op_a, &b, op_b, true, -0.5).unwrap();
+                        c
+                    })
+                };
+                let (one, many) = (run(1), run(threads));
+                let want = naive(&a, op_a, &b, op_b);
+                for i in 0..m * n {
+                    let expect = start.data[i] - 0.5 * want.data[i];
+                    assert!((many.data[i] - expect).abs() < 1e-3, "{m}x{k}x{n} at {i}: {} vs {expect}", many.data[i]);
+                }
+                assert!(one == many, "{m}x{k}x{n} ({op_a:?}, {op_b:?}): {threads} threads differ from 1");
+            }
+        }
     }
 
     #[test]
