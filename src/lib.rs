@@ -25,6 +25,9 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+// The command-line flags' doc comments are clap's help text, written for a terminal: a `<name>`
+// placeholder there is meant literally, not as HTML.
+#[allow(rustdoc::invalid_html_tags)]
 pub mod cli;
 pub mod competition;
 pub mod data;

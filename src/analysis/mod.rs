@@ -1,6 +1,6 @@
 //! What trained networks compute: submasks (paper A, section 3) and their changes during training.
 //!
-//! - [`submasks`]: read the submask (the winners) of any hidden layer for a dataset, as
+//! - [`submasks`](mod@submasks): read the submask (the winners) of any hidden layer for a dataset, as
 //!   [`BinaryCodes`](crate::retrieval::BinaryCodes), and the layer's activations or pre-activations.
 //! - [`flips`]: the flip rate of submasks from one epoch to the next (paper A, Figure 4).
 //! - [`patterns`]: activation patterns of all hidden layers of any encoder, and how many are distinct.

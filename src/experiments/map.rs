@@ -79,7 +79,7 @@ pub struct MapPanel {
 /// The maps of one hidden layer's submasks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubmaskMap {
-    /// The network, as [`describe`] writes it.
+    /// The network, as [`describe`](crate::train::checkpoint::describe) writes it.
     pub network: String,
     /// Number of hidden layers of the network.
     pub hidden_layers: usize,

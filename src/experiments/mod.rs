@@ -6,7 +6,7 @@
 //! files and returns what it found, for the caller to print. The commands in [`crate::cli`] only
 //! parse flags, call one pipeline and print its outcome.
 //!
-//! - [`file`]: any experiment file, whatever its `kind` (`compete run`, Python's `compete.train`);
+//! - [`file`](mod@file): any experiment file, whatever its `kind` (`compete run`, Python's `compete.train`);
 //! - [`activation_inference`]: generation, completion and unit features of an activation-learning
 //!   network (paper C, section IV.E, Figures 3 and 11);
 //! - [`knn`]: kNN on a hidden layer's submasks, activations or pre-activations beside the softmax

@@ -45,9 +45,9 @@
 //! # Layout and threads
 //!
 //! A batch is cut into the same chunks as [`super::conv`] (a function of the batch size only), run
-//! in parallel with rayon; inside a chunk, blocks of a few examples (about [`TARGET_TILES`] tiles)
+//! in parallel with rayon; inside a chunk, blocks of a few examples (about `TARGET_TILES` tiles)
 //! are transformed, multiplied (`alpha^2` products, on the chunk's thread) and transformed back.
-//! The transforms work on [`LANES`] tiles at once, compiled for AVX-512, AVX2 + FMA or the baseline
+//! The transforms work on `LANES` tiles at once, compiled for AVX-512, AVX2 + FMA or the baseline
 //! and chosen at run time. Weight gradients are summed per chunk, then over chunks in order, so the
 //! results do not depend on the number of threads.
 

@@ -11,7 +11,7 @@
 //! z = x W^T + b            (dense, paper A section 2: z = wx + b)
 //! ```
 //!
-//! and the output is the layer's competition applied to `z` over the maps ([`Shape::Maps`]: a ReLU
+//! and the output is the layer's competition applied to `z` over the maps ([`Shape::Maps`](crate::competition::Shape::Maps): a ReLU
 //! per value, `maxout:k` the maximum of `k` consecutive channels at each position, `lwta:k` the
 //! winner of `k` consecutive channels); a pool takes the maximum of each window, its winners the
 //! argmax positions. The last layer is a softmax over the classes, trained by cross-entropy.

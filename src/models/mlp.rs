@@ -258,7 +258,7 @@ impl Mlp {
 
     /// Evaluation forward pass (no dropout) through the first `layers` hidden layers only: their
     /// pre-activations, outputs and winners end up in `ws.hidden[..layers]`. This is how submasks
-    /// are read without paying for the layers above (see [`crate::analysis::submasks`]).
+    /// are read without paying for the layers above (see [`crate::analysis::submasks`](mod@crate::analysis::submasks)).
     pub fn forward_hidden(&self, x: &Matrix, ws: &mut Workspace, layers: usize) -> Result<()> {
         if layers > self.config.hidden.len() {
             return Err(Error::param("layers", layers, format!("at most the {} hidden layers of the network", self.config.hidden.len())));

@@ -3,7 +3,7 @@
 //! the largest output changes) in black on top.
 //!
 //! The picture is drawn in slice coordinates `(p[0], p[1])` (see
-//! [`Slice2d`](crate::analysis::regions::Slice2d)), `p[0]` to the right and `p[1]` up, with equal
+//! [`Slice2d`]), `p[0]` to the right and `p[1]` up, with equal
 //! scales on both axes. Pixels outside the domain stay white.
 
 use std::path::Path;

@@ -11,7 +11,7 @@
 //!   eq. (7), Pascanu et al. 2013, Proposition 7, Theorem 8, regions per parameter of appendix C).
 //! - [`construct`]: the networks of the proofs (Theorem 4 / eq. (7) folding, a maxout folding).
 //! - [`net`]: [`PwlNet`], the network in `f64`, from a `compete` checkpoint or a PyTorch MLP.
-//! - [`slice`]: where to count: a [`Segment`] or a 2-D [`Slice2d`].
+//! - [`slice`](mod@slice): where to count: a [`Segment`] or a 2-D [`Slice2d`].
 //! - [`exact`]: exact counting on a segment ([`count_1d`]) or a 2-D slice ([`count_2d`]), with each
 //!   region's polygon, pattern and output map.
 //! - [`sample`]: the sampled lower bound (distinct patterns over data, random points or a grid).

@@ -1,6 +1,6 @@
 //! `compete regions construct`: the networks of paper E's proofs, saved as ordinary checkpoints and
 //! counted exactly on the box that holds all their cells (the pipeline is
-//! [`crate::experiments::regions::construct`]).
+//! [`crate::experiments::regions::construct`](mod@crate::experiments::regions::construct)).
 
 use std::path::PathBuf;
 

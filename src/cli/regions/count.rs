@@ -1,6 +1,6 @@
 //! `compete regions count`: the linear regions of a network, exactly on a segment or a 2-D slice,
 //! or the sampled lower bound (distinct activation patterns over data or random points). The
-//! pipeline is [`crate::experiments::regions::count`].
+//! pipeline is [`crate::experiments::regions::count`](mod@crate::experiments::regions::count).
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! `compete regions maps`: the linear maps of a hidden unit over a dataset (paper E, section 2.6,
-//! eq. (8), appendix G). The pipeline is [`crate::experiments::regions::maps`], the numerics are in
+//! eq. (8), appendix G). The pipeline is [`crate::experiments::regions::maps`](mod@crate::experiments::regions::maps), the numerics are in
 //! [`crate::analysis::regions::linear_maps`].
 //!
 //! For one unit (`--unit`), or for the units with the most different maps among `--pick N` random
