@@ -189,7 +189,8 @@ pub fn gemm_view(
         Op::N => (b.cols as isize, 1),
         Op::T => (1, b.cols as isize),
     };
-    let product = RawProduct { c: c.as_mut_ptr(), n, k, a: a.data.as_ptr(), a_rs, a_cs, b: b.data.as_ptr(), b_rs, b_cs, accumulate, scale };
+    let product =
+        RawProduct { c: c.as_mut_ptr(), m, n, k, a: a.data.as_ptr(), a_rs, a_cs, b: b.data.as_ptr(), b_rs, b_cs, accumulate, scale };
     let threads = threads();
     let parallel = threads > 1 && m * n * k >= 64 * 64 * 64 && !SEQUENTIAL.with(std::cell::Cell::get);
     // One block of the longer output side per thread, each a single-threaded product. gemm's own
@@ -226,11 +227,11 @@ pub fn gemm_view(
         });
     } else if parallel {
         // SAFETY: as below.
-        unsafe { product.whole(m, gemm::Parallelism::Rayon(threads)) };
+        unsafe { product.whole(gemm::Parallelism::Rayon(threads)) };
     } else {
         // SAFETY: the shapes and buffer lengths were checked above, so every index the strides
         // reach lies inside the three buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
-        unsafe { product.whole(m, gemm::Parallelism::None) };
+        unsafe { product.whole(gemm::Parallelism::None) };
     }
     Ok(())
 }
@@ -239,6 +240,7 @@ pub fn gemm_view(
 /// and strides, so that disjoint blocks of `c` can be computed on several threads at once.
 struct RawProduct {
     c: *mut f32,
+    m: usize,
     n: usize,
     k: usize,
     a: *const f32,
@@ -266,13 +268,13 @@ impl RawProduct {
         unsafe { self.run(rows, cols, gemm::Parallelism::None) }
     }
 
-    /// The whole `m x n` product (`m` from the rows of `c`), on `par`'s threads.
+    /// The whole product, on `par`'s threads.
     ///
     /// # Safety
     /// No other thread writes `c` at the same time.
-    unsafe fn whole(&self, m: usize, par: gemm::Parallelism) {
+    unsafe fn whole(&self, par: gemm::Parallelism) {
         // SAFETY: the caller's contract; the ranges are the checked shape.
-        unsafe { self.run(0..m, 0..self.n, par) }
+        unsafe { self.run(0..self.m, 0..self.n, par) }
     }
 
     /// Rows `rows` and columns `cols` of the product on `par`'s threads.
