@@ -189,58 +189,57 @@ pub fn gemm_view(
         Op::N => (b.cols as isize, 1),
         Op::T => (1, b.cols as isize),
     };
-    let product =
-        RawProduct { c: c.as_mut_ptr(), m, n, k, a: a.data.as_ptr(), a_rs, a_cs, b: b.data.as_ptr(), b_rs, b_cs, accumulate, scale };
+    let product = RawProduct { c: c.as_mut_ptr(), n, k, a: a.data.as_ptr(), a_rs, a_cs, b: b.data.as_ptr(), b_rs, b_cs, accumulate, scale };
     let threads = threads();
     let parallel = threads > 1 && m * n * k >= 64 * 64 * 64 && !SEQUENTIAL.with(std::cell::Cell::get);
-    // One block of the longer output side per thread, each a single-threaded product. gemm's own
-    // rayon mode splits the packed panels finely and synchronizes between them; for the batch-100
-    // products of this toolkit (100x784 by 784x1000 and the like) the coarse split measured
-    // 0.60-0.70 of its time on 2 threads, and 0.86-1.02 (noise) on the others (RESULTS.md, "Dense
-    // products split per thread"). Blocks are multiples of 48 rows or columns (AVX-512's widest
-    // micro-kernel, 3 x 16 lanes, and twice AVX2's).
+    // SAFETY (every call below): the shapes and buffer lengths were checked above, so every index
+    // the strides reach lies inside the three buffers; `c` is borrowed mutably and cannot alias `a`
+    // or `b`; the blocks of a split are disjoint runs of rows (or columns) of `c`.
+    match parallel.then(|| split(m, n, threads)).flatten() {
+        Some((per, by_rows)) => {
+            let (product, long) = (&product, if by_rows { m } else { n });
+            rayon::scope(|scope| {
+                for start in (0..long).step_by(per) {
+                    let end = (start + per).min(long);
+                    let (rows, cols) = if by_rows { (start..end, 0..n) } else { (0..m, start..end) };
+                    scope.spawn(move |_| unsafe { product.run(rows, cols, gemm::Parallelism::None) });
+                }
+            });
+        }
+        None if parallel => unsafe { product.run(0..m, 0..n, gemm::Parallelism::Rayon(threads)) },
+        None => unsafe { product.run(0..m, 0..n, gemm::Parallelism::None) },
+    }
+    Ok(())
+}
+
+/// How a parallel `m x n` product is cut for `threads` threads: `Some((per, by_rows))`, blocks of
+/// `per` rows (`by_rows`) or columns of the longer output side, each a single-threaded gemm call;
+/// `None` where the product stays whole on gemm's own threads.
+///
+/// gemm's own rayon mode splits the packed panels finely and synchronizes between them; for the
+/// batch-100 products of this toolkit (100x784 by 784x1000 and the like) the coarse split measured
+/// 0.60-0.70 of its time on 2 threads, and 0.86-1.02 (noise) on the others (RESULTS.md, "Dense
+/// products split per thread"). Blocks are multiples of 48: a multiple of the 6 columns of gemm's
+/// AVX-512 and AVX2 micro-tiles (gemm computes a row-major `c` as its transpose, so those are our
+/// rows) and of the 16 lanes of its rows (a multiple of its 64-row AVX-512 tile was tried and made
+/// no measurable difference).
+///
+/// gemm sums over k in blocks whose size depends on k alone, except in its kernels for small
+/// outputs (both sides at most 64, or at most 256 values), which block k by 512. A block in another
+/// regime than the whole product would round differently and make results depend on the thread
+/// count, so such products are not cut.
+fn split(m: usize, n: usize, threads: usize) -> Option<(usize, bool)> {
     let (long, short, by_rows) = if m >= n { (m, n, true) } else { (n, m, false) };
     let per = long.div_ceil(threads.max(1)).div_ceil(48) * 48;
     let smallest = per.min(long - (long.div_ceil(per) - 1) * per);
-    // gemm sums over k in blocks whose size depends on k alone, except in its kernels for small
-    // outputs (both sides at most 64, or at most 256 values), which block k by 512. A block in
-    // another regime than the whole product would round differently, and results would depend on
-    // the thread count; such products stay whole, on gemm's own threads (which keep the order).
     let same_regime = (smallest > 64 || short > 64) && smallest * short > 256;
-    if parallel && same_regime && long > per {
-        let product = &product;
-        rayon::scope(|scope| {
-            for start in (0..long).step_by(per) {
-                let end = (start + per).min(long);
-                scope.spawn(move |_| {
-                    // SAFETY: the blocks are disjoint runs of rows (or columns) of `c`, each inside
-                    // the checked shapes; `a` and `b` are only read.
-                    unsafe {
-                        if by_rows {
-                            product.block(start..end, 0..n);
-                        } else {
-                            product.block(0..m, start..end);
-                        }
-                    }
-                });
-            }
-        });
-    } else if parallel {
-        // SAFETY: as below.
-        unsafe { product.whole(gemm::Parallelism::Rayon(threads)) };
-    } else {
-        // SAFETY: the shapes and buffer lengths were checked above, so every index the strides
-        // reach lies inside the three buffers; `c` is borrowed mutably and cannot alias `a` or `b`.
-        unsafe { product.whole(gemm::Parallelism::None) };
-    }
-    Ok(())
+    (same_regime && long > per).then_some((per, by_rows))
 }
 
 /// The operands of one checked product `c = beta_c * c + scale * op(a) * op(b)` as raw pointers
 /// and strides, so that disjoint blocks of `c` can be computed on several threads at once.
 struct RawProduct {
     c: *mut f32,
-    m: usize,
     n: usize,
     k: usize,
     a: *const f32,
@@ -258,29 +257,11 @@ struct RawProduct {
 unsafe impl Sync for RawProduct {}
 
 impl RawProduct {
-    /// Rows `rows` and columns `cols` of the product, on this thread.
+    /// Rows `rows` and columns `cols` of the product, on `par`'s threads.
     ///
     /// # Safety
     /// The ranges lie inside the product's checked shape, and no other thread writes the same
     /// block of `c` at the same time.
-    unsafe fn block(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
-        // SAFETY: the caller's contract.
-        unsafe { self.run(rows, cols, gemm::Parallelism::None) }
-    }
-
-    /// The whole product, on `par`'s threads.
-    ///
-    /// # Safety
-    /// No other thread writes `c` at the same time.
-    unsafe fn whole(&self, par: gemm::Parallelism) {
-        // SAFETY: the caller's contract; the ranges are the checked shape.
-        unsafe { self.run(0..self.m, 0..self.n, par) }
-    }
-
-    /// Rows `rows` and columns `cols` of the product on `par`'s threads.
-    ///
-    /// # Safety
-    /// As [`RawProduct::block`].
     unsafe fn run(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, par: gemm::Parallelism) {
         let (r0, c0) = (rows.start as isize, cols.start as isize);
         let n = self.n as isize;
@@ -367,9 +348,19 @@ mod tests {
     #[test]
     fn products_split_over_threads_match_the_naive_product_and_one_thread() {
         // Tall (split by rows), wide (split by columns), a side that is no multiple of 48, a
-        // block count that does not divide it, and `c +=` with a scale; the last two would put a
-        // block in gemm's small-output kernels (which sum k = 1024 in two halves) and stay whole.
-        let shapes = [(300, 70, 100, 2), (100, 80, 290, 2), (130, 64, 131, 3), (97, 65, 200, 4), (8, 1024, 75, 2), (300, 1024, 4, 2)];
+        // block count that does not divide it, and `c +=` with a scale; a narrow output with a
+        // long k (split: its blocks stay out of gemm's small-output kernels); and two products
+        // whose blocks would fall into those kernels (which sum k = 1024 in two halves), so they
+        // stay whole.
+        let shapes = [
+            (300, 70, 100, 2),
+            (100, 80, 290, 2),
+            (130, 64, 131, 3),
+            (97, 65, 200, 4),
+            (300, 1024, 4, 2),
+            (8, 1024, 75, 2),
+            (130, 1024, 2, 2),
+        ];
         for (m, k, n, threads) in shapes {
             for (op_a, op_b) in [(Op::N, Op::N), (Op::N, Op::T), (Op::T, Op::N)] {
                 let a = if op_a == Op::N { filled(m, k, 3) } else { filled(k, m, 3) };
