@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::conv::{Conv2dConfig, Geometry, MAX_CHUNKS, chunks};
 use crate::error::Result;
 use crate::io::memory::{bytes, check_alloc};
-use crate::tensor::{Op, View, gemm_view, sequential};
+use crate::tensor::{Op, View, dispatch, gemm_view, sequential};
 
 /// Tiles transformed side by side (the SIMD lanes of the transforms).
 pub(crate) const LANES: usize = 8;
@@ -979,36 +979,6 @@ fn a_1d<const M: usize>(v: &[Lanes; ALPHA]) -> [Lanes; ALPHA] {
         }
     }
     o
-}
-
-/// Runs `f` compiled for the best instruction set this CPU has (AVX-512, AVX2 + FMA, or the
-/// baseline): `f` is inlined into each variant, so its lane loops use that set's vectors.
-#[inline(always)]
-fn dispatch(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { run_avx512(f) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { run_avx2(f) };
-        }
-    }
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn run_avx512(f: impl FnOnce()) {
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn run_avx2(f: impl FnOnce()) {
-    f()
 }
 
 /// `out[x][y] = sum_{k,l} p[x][k] tile[k][l] q[y][l]` on one tile, in `f64` sums: `p` is `pr x pc`,

@@ -102,7 +102,7 @@ use crate::models::Model;
 use crate::models::encoder::{Atoms, Encoder, LayerInfo, LayerOutput};
 use crate::models::learner::{Batch, Evaluation, Learner, StepOutput, Update};
 use crate::params::{Param, ParamKind, ParamMut, Parameters};
-use crate::tensor::{Matrix, Op, matmul};
+use crate::tensor::{Matrix, Op, matmul, matmul_scaled, sigmoid_in_place};
 
 /// The architecture and the training-time sparsity of a [`WtaRbm`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,12 +177,6 @@ pub struct WtaRbm {
     pub visible_bias: Vec<f32>,
 }
 
-/// The logistic function, `1 / (1 + e^-x)`.
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// One draw from the standard normal distribution (Box-Muller).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     // 1 - u is in (0, 1], so the logarithm is finite.
@@ -200,16 +194,15 @@ impl WtaRbm {
         }
         affine(pre, v, Op::T, &self.weight, &self.hidden_bias)?;
         probs.resize(pre.rows, pre.cols);
-        for (p, &z) in probs.data.iter_mut().zip(&pre.data) {
-            *p = sigmoid(z);
-        }
+        probs.data.copy_from_slice(&pre.data);
+        sigmoid_in_place(&mut probs.data);
         Ok(())
     }
 
     /// `P(v | h) = sigmoid(h W + b)` of every row of `h` (`[n, hidden]`), into `probs` (`[n, visible]`).
     pub fn visible_probs(&self, h: &Matrix, probs: &mut Matrix) -> Result<()> {
         affine(probs, h, Op::N, &self.weight, &self.visible_bias)?;
-        probs.data.iter_mut().for_each(|p| *p = sigmoid(*p));
+        sigmoid_in_place(&mut probs.data);
         Ok(())
     }
 
@@ -435,15 +428,10 @@ impl Learner for WtaRbmLearner {
             }
         }
         // -ΔW / lr = (<h v>_recon - <h v>_data) / n (the guide, eq. 9), in W's [hidden, visible]
-        // layout: P1^T V1 - S0^T V, the second term accumulated from -S0.
-        matmul(&mut g.weight, &ws.neg, Op::T, &ws.recon, Op::N, false)?;
-        ws.states.resize(n, rbm.config.hidden);
-        for (s, &p) in ws.states.data.iter_mut().zip(&positive.data) {
-            *s = -p;
-        }
-        matmul(&mut g.weight, &ws.states, Op::T, v0, Op::N, true)?;
+        // layout: P1^T V1 - S0^T V, the scale 1/n and the sign inside the two products.
         let inv = 1.0 / n as f32;
-        g.weight.data.iter_mut().for_each(|w| *w *= inv);
+        matmul_scaled(&mut g.weight, &ws.neg, Op::T, &ws.recon, Op::N, false, inv)?;
+        matmul_scaled(&mut g.weight, positive, Op::T, v0, Op::N, true, -inv)?;
         column_mean_difference(&ws.neg, positive, &mut g.hidden_bias);
         column_mean_difference(&ws.recon, v0, &mut g.visible_bias);
         Ok(StepOutput { loss, update: Update::Gradients })
@@ -661,7 +649,7 @@ mod tests {
         m.encode(&x, 1, &mut out).unwrap();
         assert_eq!(out[0].out.data.len(), 12);
         for ((&z, &p), &w) in out[0].pre.data.iter().zip(&out[0].out.data).zip(&out[0].winners) {
-            assert_eq!(p, sigmoid(z));
+            assert_eq!(p, 1.0 / (1.0 + crate::tensor::exp(-z)));
             assert_eq!(w, p > 0.5);
         }
         assert!(m.encode(&x, 2, &mut out).is_err());
