@@ -26,13 +26,23 @@
 //! active (after shrinking, it reactivates all of them and checks again), or after `max_iter`
 //! passes (`LinearSVC` then warns; here [`LinearSvm::converged`] says so).
 //!
+//! **The classes together.** LIBLINEAR solves the one-vs-rest problems one after another, reading
+//! every example once or twice per pass per class. Here up to 16 problems share each pass: the
+//! examples are visited in one random order per pass, and each visit reads the example once for
+//! the decision values of all problems (their weights stored feature-major, `w[j][problem]`, so
+//! the problems are the vector lanes) and once more for the updates of the problems whose dual
+//! variable moved. Each problem keeps its own dual variables, active set, shrinking bounds and
+//! stopping rule, and skips the examples it has set aside, so it follows exactly the algorithm
+//! above; the order of a pass depends only on the seed and the pass, so a problem's solution does
+//! not depend on which problems share its group. With several threads the problems are cut into
+//! one group per thread; the result does not depend on the thread count.
+//!
 //! `w` and `a` are `f64` (as LIBLINEAR); the features stay `f32` and are widened in the dot and
-//! axpy. Dense rows are read in 16 lanes so that LLVM vectorises them; when at most
-//! [`SPARSE_DENSITY`] of the features are non-zero (raw pixels, WTA codes) the examples are copied
-//! once into compressed sparse rows, LIBLINEAR's own layout, which moves a fraction of the bytes
-//! (the solver is bound by memory traffic: each pass reads every active row). The solver is
-//! compiled three times (AVX-512F, AVX2 + FMA, baseline), the variant chosen at run time. The
-//! classes are solved in parallel on rayon's pool; the result does not depend on the thread count.
+//! axpy. When at most [`SPARSE_DENSITY`] of the features are non-zero (raw pixels, WTA codes) the
+//! examples are copied once into compressed sparse rows, LIBLINEAR's own layout, which moves a
+//! fraction of the bytes (the solver is bound by memory traffic: each pass reads every active
+//! row). The solver is compiled three times (AVX-512F, AVX2 + FMA, baseline), the variant chosen
+//! at run time.
 //!
 //! ```
 //! use compete::eval::svm::{LinearSvm, SvmConfig};
@@ -179,14 +189,17 @@ impl LinearSvm {
         let nonzero = x.data.par_iter().filter(|&&v| v != 0.0).count();
         let sparse = (nonzero as f64) <= SPARSE_DENSITY * x.data.len() as f64;
         let csr = sparse.then(|| Csr::from_dense(x));
-        let solutions: Vec<BinarySolution> = problems
-            .par_iter()
-            .map(|&k| {
-                let (c, tol) = (cfg.c as f64, cfg.tol as f64);
-                match &csr {
-                    Some(csr) => solve_binary(csr, &qd, labels, k as u8, c, tol, cfg.max_iter, cfg.seed, k as u64),
-                    None => solve_binary(x, &qd, labels, k as u8, c, tol, cfg.max_iter, cfg.seed, k as u64),
-                }
+        // Groups of at most MAX_LANES problems share each pass over the examples; one group per
+        // thread where there are enough problems. A problem's solution does not depend on its group.
+        let groups = problems.len().div_ceil(MAX_LANES).max(rayon::current_num_threads().min(problems.len()));
+        let per = problems.len().div_ceil(groups);
+        let positives: Vec<u8> = problems.iter().map(|&k| k as u8).collect();
+        let (c, tol) = (cfg.c as f64, cfg.tol as f64);
+        let solutions: Vec<BinarySolution> = positives
+            .par_chunks(per)
+            .flat_map_iter(|group| match &csr {
+                Some(csr) => solve_group(csr, &qd, labels, group, c, tol, cfg.max_iter, cfg.seed),
+                None => solve_group(x, &qd, labels, group, c, tol, cfg.max_iter, cfg.seed),
             })
             .collect();
         let d = x.cols;
@@ -280,64 +293,90 @@ fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// `w . x` with `x` widened to `f64`, in 16 independent lanes (vectorised by LLVM).
-#[inline(always)]
-fn dot<const FMA: bool>(w: &[f64], x: &[f32]) -> f64 {
-    let n = x.len().min(w.len());
-    let (w, x) = (&w[..n], &x[..n]);
-    let mut acc = [0.0f64; 16];
-    let (wc, xc) = (w.chunks_exact(16), x.chunks_exact(16));
-    let (wr, xr) = (wc.remainder(), xc.remainder());
-    for (a, b) in wc.zip(xc) {
-        for k in 0..16 {
-            acc[k] = madd::<FMA>(a[k], b[k] as f64, acc[k]);
-        }
-    }
-    for (k, (a, b)) in wr.iter().zip(xr).enumerate() {
-        acc[k] = madd::<FMA>(*a, *b as f64, acc[k]);
-    }
-    // Pairwise sum of the lanes.
-    let mut width = 8;
-    while width > 0 {
-        for k in 0..width {
-            acc[k] += acc[k + width];
-        }
-        width /= 2;
-    }
-    acc[0]
-}
-
-/// `w += a x` with `x` widened to `f64` (vectorised by LLVM).
-#[inline(always)]
-fn axpy<const FMA: bool>(a: f64, x: &[f32], w: &mut [f64]) {
-    let n = x.len().min(w.len());
-    let (w, x) = (&mut w[..n], &x[..n]);
-    let mut wc = w.chunks_exact_mut(16);
-    let mut xc = x.chunks_exact(16);
-    for (u, v) in (&mut wc).zip(&mut xc) {
-        for k in 0..16 {
-            u[k] = madd::<FMA>(a, v[k] as f64, u[k]);
-        }
-    }
-    for (u, v) in wc.into_remainder().iter_mut().zip(xc.remainder()) {
-        *u = madd::<FMA>(a, *v as f64, *u);
-    }
-}
-
 /// `x . x` in `f64`.
 fn sq_norm(x: &[f32]) -> f64 {
     x.iter().map(|&v| (v as f64) * (v as f64)).sum()
 }
 
-/// The examples as the solver reads them: one dot product and one axpy per row.
+/// The weights of `L` binary problems solved together, feature-major: `w[j][p]` is problem `p`'s
+/// weight of feature `j`, so that one read of an example's feature serves every problem.
+type Lanes<const L: usize> = [f64; L];
+
+/// `out[p] = sum_j w[j][p] * v_j` over the entries `(j, v_j)` of one example (`index[k]`,
+/// `value[k]`; `index` `None` for a dense row, whose entry `k` is feature `k`), in two sums (even
+/// and odd entries) for more independent multiply-adds, added at the end.
+#[inline(always)]
+fn dot_entries<const FMA: bool, const L: usize>(index: Option<&[u32]>, value: &[f32], w: &[Lanes<L>]) -> Lanes<L> {
+    let (mut even, mut odd) = ([0.0f64; L], [0.0f64; L]);
+    let at = |k: usize| index.map_or(k, |ix| ix[k] as usize);
+    let pairs = value.len() / 2;
+    for q in 0..pairs {
+        let (k0, k1) = (2 * q, 2 * q + 1);
+        let (r0, r1) = (&w[at(k0)], &w[at(k1)]);
+        let (v0, v1) = (value[k0] as f64, value[k1] as f64);
+        for p in 0..L {
+            even[p] = madd::<FMA>(r0[p], v0, even[p]);
+            odd[p] = madd::<FMA>(r1[p], v1, odd[p]);
+        }
+    }
+    if value.len() % 2 == 1 {
+        let k = value.len() - 1;
+        let (r, v) = (&w[at(k)], value[k] as f64);
+        for p in 0..L {
+            even[p] = madd::<FMA>(r[p], v, even[p]);
+        }
+    }
+    for p in 0..L {
+        even[p] += odd[p];
+    }
+    even
+}
+
+/// `w[j][p] += a[p] * v_j` over the entries of one example (as [`dot_entries`]).
+#[inline(always)]
+fn axpy_entries<const FMA: bool, const L: usize>(index: Option<&[u32]>, value: &[f32], a: &Lanes<L>, w: &mut [Lanes<L>]) {
+    for (k, &v) in value.iter().enumerate() {
+        let row = &mut w[index.map_or(k, |ix| ix[k] as usize)];
+        let v = v as f64;
+        for p in 0..L {
+            row[p] = madd::<FMA>(a[p], v, row[p]);
+        }
+    }
+}
+
+/// The examples as the solver reads them: one pass over a row's entries for the decision values
+/// of all the problems of a group, one more for their updates.
 trait Rows: Sync {
     fn rows(&self) -> usize;
     fn cols(&self) -> usize;
-    /// `w[..cols] . x_i`.
-    fn dot<const FMA: bool>(&self, i: usize, w: &[f64]) -> f64;
-    /// `w[..cols] += a x_i`.
-    fn axpy<const FMA: bool>(&self, i: usize, a: f64, w: &mut [f64]);
+    /// `(w^T x_i)[p]` for every lane `p`, over the first `cols` rows of `w`.
+    fn dot<const FMA: bool, const L: usize>(&self, i: usize, w: &[Lanes<L>]) -> Lanes<L>;
+    /// `w[j][p] += a[p] x_ij`.
+    fn axpy<const FMA: bool, const L: usize>(&self, i: usize, a: &Lanes<L>, w: &mut [Lanes<L>]);
+    /// Asks the CPU to start loading row `i` (the next one the solver visits, in random order).
+    fn prefetch(&self, i: usize);
 }
+
+/// Starts loading the first cache lines of `data` into the caches (no effect off x86-64).
+#[inline(always)]
+fn prefetch_start<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let bytes = std::mem::size_of_val(data).min(PREFETCH_BYTES);
+        let base = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch is a hint; the address lies inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
+/// How much of the next row [`Rows::prefetch`] asks for: the hardware prefetcher follows a row
+/// once it is being read, so only its start needs the hint.
+const PREFETCH_BYTES: usize = 4096;
 
 impl Rows for Matrix {
     fn rows(&self) -> usize {
@@ -347,12 +386,16 @@ impl Rows for Matrix {
         self.cols
     }
     #[inline(always)]
-    fn dot<const FMA: bool>(&self, i: usize, w: &[f64]) -> f64 {
-        dot::<FMA>(w, self.row(i))
+    fn dot<const FMA: bool, const L: usize>(&self, i: usize, w: &[Lanes<L>]) -> Lanes<L> {
+        dot_entries::<FMA, L>(None, self.row(i), w)
     }
     #[inline(always)]
-    fn axpy<const FMA: bool>(&self, i: usize, a: f64, w: &mut [f64]) {
-        axpy::<FMA>(a, self.row(i), w)
+    fn axpy<const FMA: bool, const L: usize>(&self, i: usize, a: &Lanes<L>, w: &mut [Lanes<L>]) {
+        axpy_entries::<FMA, L>(None, self.row(i), a, w)
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        prefetch_start(self.row(i));
     }
 }
 
@@ -389,6 +432,13 @@ impl Csr {
         }
         Csr { rows: x.rows, cols: x.cols, start, index, value }
     }
+
+    /// Row `i`'s feature indices and values.
+    #[inline(always)]
+    fn entries(&self, i: usize) -> (&[u32], &[f32]) {
+        let (s, e) = (self.start[i], self.start[i + 1]);
+        (&self.index[s..e], &self.value[s..e])
+    }
 }
 
 impl Rows for Csr {
@@ -399,159 +449,213 @@ impl Rows for Csr {
         self.cols
     }
     #[inline(always)]
-    fn dot<const FMA: bool>(&self, i: usize, w: &[f64]) -> f64 {
-        let (a, b) = (self.start[i], self.start[i + 1]);
-        let (idx, val) = (&self.index[a..b], &self.value[a..b]);
-        let mut acc = [0.0f64; 4];
-        let (ic, vc) = (idx.chunks_exact(4), val.chunks_exact(4));
-        let (ir, vr) = (ic.remainder(), vc.remainder());
-        for (ii, vv) in ic.zip(vc) {
-            for k in 0..4 {
-                acc[k] = madd::<FMA>(w[ii[k] as usize], vv[k] as f64, acc[k]);
-            }
-        }
-        for (k, (&j, &v)) in ir.iter().zip(vr).enumerate() {
-            acc[k] = madd::<FMA>(w[j as usize], v as f64, acc[k]);
-        }
-        (acc[0] + acc[2]) + (acc[1] + acc[3])
+    fn dot<const FMA: bool, const L: usize>(&self, i: usize, w: &[Lanes<L>]) -> Lanes<L> {
+        let (index, value) = self.entries(i);
+        dot_entries::<FMA, L>(Some(index), value, w)
     }
     #[inline(always)]
-    fn axpy<const FMA: bool>(&self, i: usize, a: f64, w: &mut [f64]) {
-        let (s, e) = (self.start[i], self.start[i + 1]);
-        for (&j, &v) in self.index[s..e].iter().zip(&self.value[s..e]) {
-            let j = j as usize;
-            w[j] = madd::<FMA>(a, v as f64, w[j]);
-        }
+    fn axpy<const FMA: bool, const L: usize>(&self, i: usize, a: &Lanes<L>, w: &mut [Lanes<L>]) {
+        let (index, value) = self.entries(i);
+        axpy_entries::<FMA, L>(Some(index), value, a, w)
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        let (index, value) = self.entries(i);
+        prefetch_start(index);
+        prefetch_start(value);
     }
 }
 
-/// The data of one binary problem.
-struct Problem<'a, R> {
+/// The most binary problems one pass over the examples serves (one lane each).
+const MAX_LANES: usize = 16;
+
+/// The data of a group of binary problems, solved together.
+struct Group<'a, R> {
     /// The examples (without the constant feature).
     x: &'a R,
     /// `x~_i . x~_i`.
     qd: &'a [f64],
     labels: &'a [u8],
-    /// The class that is `y = +1`.
-    positive: u8,
+    /// The class that is `y = +1` in each problem, at most [`MAX_LANES`].
+    positives: &'a [u8],
     c: f64,
     eps: f64,
     max_iter: usize,
     seed: u64,
 }
 
-/// Dual coordinate descent for one binary L2-loss SVM (Hsieh et al. 2008, Algorithm 1, with
-/// LIBLINEAR's shrinking): `positive` against the rest. `stream` separates the random coordinate
-/// orders of the classes fitted with one seed.
+/// Dual coordinate descent for binary L2-loss SVMs (Hsieh et al. 2008, Algorithm 1, with
+/// LIBLINEAR's shrinking), one per class of `positives` (that class against the rest), solved
+/// together: each pass visits the examples in one random order and updates, for each example,
+/// every problem in which its coordinate is still active; the decision values of all problems come
+/// from one read of the example (the solver is bound by reading the examples). Each problem keeps
+/// its own dual variables, active set, projected-gradient bounds and stopping rule, and the order
+/// of pass `t` depends only on `seed` and `t`, so a problem's solution does not depend on which
+/// problems share its group (hence not on the thread count).
 #[allow(clippy::too_many_arguments)]
-fn solve_binary<R: Rows>(
+fn solve_group<R: Rows>(
     x: &R,
     qd: &[f64],
     labels: &[u8],
-    positive: u8,
+    positives: &[u8],
     c: f64,
     eps: f64,
     max_iter: usize,
     seed: u64,
-    stream: u64,
-) -> BinarySolution {
-    let p = Problem { x, qd, labels, positive, c, eps, max_iter, seed: seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+) -> Vec<BinarySolution> {
+    assert!(!positives.is_empty() && positives.len() <= MAX_LANES, "1 to {MAX_LANES} problems per group");
+    let g = Group { x, qd, labels, positives, c, eps, max_iter, seed };
+    match positives.len() {
+        1..=4 => solve_dispatch::<R, 4>(&g),
+        5..=8 => solve_dispatch::<R, 8>(&g),
+        _ => solve_dispatch::<R, 16>(&g),
+    }
+}
+
+fn solve_dispatch<R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { solve_avx512(&p) };
+            return unsafe { solve_avx512::<R, L>(g) };
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { solve_avx2(&p) };
+            return unsafe { solve_avx2::<R, L>(g) };
         }
     }
-    solve_impl::<false, R>(&p)
+    solve_impl::<false, R, L>(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn solve_avx512<R: Rows>(p: &Problem<R>) -> BinarySolution {
-    solve_impl::<true, R>(p)
+fn solve_avx512<R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
+    solve_impl::<true, R, L>(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn solve_avx2<R: Rows>(p: &Problem<R>) -> BinarySolution {
-    solve_impl::<true, R>(p)
+fn solve_avx2<R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
+    solve_impl::<true, R, L>(g)
 }
 
-/// The body of [`solve_binary`], inlined into each instruction-set variant.
+/// The body of [`solve_group`], inlined into each instruction-set variant; lanes at and beyond
+/// `positives.len()` are padding and never run.
 #[inline(always)]
-fn solve_impl<const FMA: bool, R: Rows>(p: &Problem<R>) -> BinarySolution {
-    let (l, d) = (p.x.rows(), p.x.cols());
+fn solve_impl<const FMA: bool, R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
+    let (l, d, np) = (g.x.rows(), g.x.cols(), g.positives.len());
     // L2 loss: D_ii = 1/(2C) and no upper bound (LIBLINEAR: diag = 0.5/Cp, upper_bound = INF).
-    let diag = 0.5 / p.c;
-    let y: Vec<f64> = p.labels.iter().map(|&k| if k == p.positive { 1.0 } else { -1.0 }).collect();
-    let qd: Vec<f64> = p.qd.iter().map(|q| q + diag).collect();
-    let mut alpha = vec![0.0f64; l];
-    // w = sum_i alpha_i y_i x~_i; w[d] multiplies the constant feature 1 (the intercept).
-    let mut w = vec![0.0f64; d + 1];
-    let mut index: Vec<u32> = (0..l as u32).collect();
-    let mut active = l;
-    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
-    // LIBLINEAR's PGmax_old; its PGmin_old only shrinks coordinates at the upper bound, and U = inf.
-    let mut pg_max_old = f64::INFINITY;
-    let mut iter = 0;
-    let mut converged = false;
-    while iter < p.max_iter {
-        let (mut pg_max_new, mut pg_min_new) = (f64::NEG_INFINITY, f64::INFINITY);
-        // A random order of the active coordinates (LIBLINEAR: swap(index[i], index[i + rand() % (active - i)])).
-        for i in 0..active {
-            let j = rng.random_range(i..active);
-            index.swap(i, j);
+    let diag = 0.5 / g.c;
+    let qd: Vec<f64> = g.qd.iter().map(|q| q + diag).collect();
+    // alpha[i][p]; w[j][p] = sum_i alpha_i y_i x~_ij, row d multiplies the constant feature 1.
+    let mut alpha = vec![[0.0f64; L]; l];
+    let mut w = vec![[0.0f64; L]; d + 1];
+    // Bit p of active[i]: coordinate i is in problem p's active set.
+    let all: u16 = if np == 16 { u16::MAX } else { (1u16 << np) - 1 };
+    let mut active = vec![all; l];
+    let mut count = [l; L];
+    let mut running = all;
+    let mut order: Vec<u32> = (0..l as u32).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(g.seed);
+    // LIBLINEAR's PGmax_old per problem; its PGmin_old only shrinks coordinates at the upper bound,
+    // and U = inf.
+    let mut pg_max_old = [f64::INFINITY; L];
+    let (mut iterations, mut converged) = ([0usize; L], [false; L]);
+    let mut pass = 0;
+    while running != 0 && pass < g.max_iter {
+        let (mut pg_max_new, mut pg_min_new) = ([f64::NEG_INFINITY; L], [f64::INFINITY; L]);
+        // A random order of all coordinates for this pass (each problem visits its active ones in
+        // it; LIBLINEAR shuffles its active set the same way: swap(index[i], index[i + rand() % (n - i)])).
+        for i in 0..l {
+            let j = rng.random_range(i..l);
+            order.swap(i, j);
         }
-        let mut s = 0;
-        while s < active {
-            let i = index[s] as usize;
-            let yi = y[i];
-            // Algorithm 1, step (a): G = y_i w.x~_i - 1 + D_ii alpha_i.
-            let g = yi * (p.x.dot::<FMA>(i, &w) + w[d]) - 1.0 + alpha[i] * diag;
-            // Projected gradient (U = inf, so only the bound alpha_i = 0), with shrinking: a
-            // coordinate at 0 whose gradient exceeds last pass's largest projected gradient is
-            // unlikely to move, and leaves the active set.
-            let pg = if alpha[i] == 0.0 {
-                if g > pg_max_old {
-                    active -= 1;
-                    index.swap(s, active);
+        for (s, &i) in order.iter().enumerate() {
+            let i = i as usize;
+            let live = active[i] & running;
+            if live == 0 {
+                continue;
+            }
+            if let Some(&next) = order.get(s + 1) {
+                g.x.prefetch(next as usize);
+                prefetch_start(&alpha[next as usize..next as usize + 1]);
+            }
+            let label = g.labels[i];
+            // Algorithm 1, step (a): G = y_i w.x~_i - 1 + D_ii alpha_i, for every problem at once.
+            let dots = g.x.dot::<FMA, L>(i, &w[..d]);
+            let mut delta = [0.0f64; L];
+            let mut moved = false;
+            for p in 0..np {
+                let bit = 1u16 << p;
+                if live & bit == 0 {
                     continue;
                 }
-                g.min(0.0)
-            } else {
-                g
-            };
-            pg_max_new = pg_max_new.max(pg);
-            pg_min_new = pg_min_new.min(pg);
-            if pg.abs() > 1.0e-12 {
-                // Step (b): alpha_i <- min(max(alpha_i - G / Qbar_ii, 0), U); w <- w + (alpha_i - old) y_i x~_i.
-                let old = alpha[i];
-                alpha[i] = (old - g / qd[i]).max(0.0);
-                let delta = (alpha[i] - old) * yi;
-                p.x.axpy::<FMA>(i, delta, &mut w[..d]);
-                w[d] += delta;
+                let yi = if label == g.positives[p] { 1.0 } else { -1.0 };
+                let a = alpha[i][p];
+                let grad = yi * (dots[p] + w[d][p]) - 1.0 + a * diag;
+                // Projected gradient (U = inf, so only the bound alpha_i = 0), with shrinking: a
+                // coordinate at 0 whose gradient exceeds last pass's largest projected gradient is
+                // unlikely to move, and leaves the problem's active set.
+                let pg = if a == 0.0 {
+                    if grad > pg_max_old[p] {
+                        active[i] &= !bit;
+                        count[p] -= 1;
+                        continue;
+                    }
+                    grad.min(0.0)
+                } else {
+                    grad
+                };
+                pg_max_new[p] = pg_max_new[p].max(pg);
+                pg_min_new[p] = pg_min_new[p].min(pg);
+                if pg.abs() > 1.0e-12 {
+                    // Step (b): alpha_i <- max(alpha_i - G / Qbar_ii, 0); w <- w + (alpha_i - old) y_i x~_i.
+                    let new = (a - grad / qd[i]).max(0.0);
+                    alpha[i][p] = new;
+                    delta[p] = (new - a) * yi;
+                    moved |= delta[p] != 0.0;
+                }
             }
-            s += 1;
-        }
-        iter += 1;
-        // Stopping rule: the projected gradients' spread is below eps on the whole problem.
-        if pg_max_new - pg_min_new <= p.eps {
-            if active == l {
-                converged = true;
-                break;
+            if moved {
+                g.x.axpy::<FMA, L>(i, &delta, &mut w[..d]);
+                for p in 0..np {
+                    w[d][p] += delta[p];
+                }
             }
-            active = l;
-            pg_max_old = f64::INFINITY;
-            continue;
         }
-        pg_max_old = if pg_max_new <= 0.0 { f64::INFINITY } else { pg_max_new };
+        pass += 1;
+        for p in 0..np {
+            let bit = 1u16 << p;
+            if running & bit == 0 {
+                continue;
+            }
+            iterations[p] = pass;
+            // Stopping rule: the projected gradients' spread is below eps on the whole problem.
+            if pg_max_new[p] - pg_min_new[p] <= g.eps {
+                if count[p] == l {
+                    converged[p] = true;
+                    running &= !bit;
+                    continue;
+                }
+                // Shrunk: reactivate every coordinate and check again.
+                for a in &mut active {
+                    *a |= bit;
+                }
+                count[p] = l;
+                pg_max_old[p] = f64::INFINITY;
+                continue;
+            }
+            pg_max_old[p] = if pg_max_new[p] <= 0.0 { f64::INFINITY } else { pg_max_new[p] };
+        }
     }
-    BinarySolution { w, alpha, iterations: iter, converged }
+    (0..np)
+        .map(|p| BinarySolution {
+            w: w.iter().map(|row| row[p]).collect(),
+            alpha: alpha.iter().map(|row| row[p]).collect(),
+            iterations: iterations[p],
+            converged: converged[p],
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -764,23 +868,61 @@ mod tests {
 
     fn binary(x: &Matrix, labels: &[u8], c: f64, tol: f64) -> (BinarySolution, Vec<f64>) {
         let qd: Vec<f64> = (0..x.rows).map(|i| sq_norm(x.row(i)) + 1.0).collect();
-        let s = solve_binary(x, &qd, labels, 1, c, tol, 10000, 7, 0);
+        let s = solve_group(x, &qd, labels, &[1], c, tol, 10000, 7).remove(0);
         let y = labels.iter().map(|&l| if l == 1 { 1.0 } else { -1.0 }).collect();
         (s, y)
     }
 
     #[test]
     fn kernels_match_plain_loops() {
-        let x: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f64> = (0..37).map(|i| (i as f64 * 0.11).cos()).collect();
-        let plain: f64 = x.iter().zip(&w).map(|(&a, b)| a as f64 * b).sum();
-        assert!((dot::<false>(&w, &x) - plain).abs() < 1e-12);
-        assert!((dot::<true>(&w, &x) - plain).abs() < 1e-12);
-        let mut u = w.clone();
-        axpy::<true>(0.5, &x, &mut u);
-        for j in 0..37 {
-            assert!((u[j] - (w[j] + 0.5 * x[j] as f64)).abs() < 1e-12);
+        // Two examples of 37 features, half of them zero; weights for 5 problems in 8 lanes.
+        let x = Matrix::from_vec(2, 37, (0..74).map(|i| if i % 2 == 0 { (i as f32 * 0.37).sin() } else { 0.0 }).collect()).unwrap();
+        let csr = Csr::from_dense(&x);
+        let w: Vec<Lanes<8>> = (0..37).map(|j| std::array::from_fn(|p| ((j * 8 + p) as f64 * 0.11).cos())).collect();
+        let a: Lanes<8> = std::array::from_fn(|p| p as f64 * 0.5 - 1.0);
+        for i in 0..2 {
+            let plain: Lanes<8> = std::array::from_fn(|p| x.row(i).iter().zip(&w).map(|(&v, r)| v as f64 * r[p]).sum());
+            for got in [x.dot::<false, 8>(i, &w), x.dot::<true, 8>(i, &w), csr.dot::<false, 8>(i, &w), csr.dot::<true, 8>(i, &w)] {
+                for p in 0..8 {
+                    assert!((got[p] - plain[p]).abs() < 1e-12, "row {i} lane {p}: {} vs {}", got[p], plain[p]);
+                }
+            }
+            let (mut u, mut v) = (w.clone(), w.clone());
+            x.axpy::<true, 8>(i, &a, &mut u);
+            csr.axpy::<false, 8>(i, &a, &mut v);
+            for j in 0..37 {
+                for p in 0..8 {
+                    let want = w[j][p] + a[p] * x.row(i)[j] as f64;
+                    assert!((u[j][p] - want).abs() < 1e-12 && (v[j][p] - want).abs() < 1e-12);
+                }
+            }
         }
+    }
+
+    #[test]
+    fn a_problem_is_solved_alike_in_any_group() {
+        // Five one-vs-rest problems in one group (8 lanes), in groups of two and three, and alone
+        // (4 lanes): every problem's weights and passes are the same, bit for bit.
+        let (x, labels) = blobs(20, 5, 6, 1.0, 12);
+        let qd: Vec<f64> = (0..x.rows).map(|i| sq_norm(x.row(i)) + 1.0).collect();
+        let solve = |ps: &[u8]| solve_group(&x, &qd, &labels, ps, 1.0, 1e-4, 1000, 3);
+        let together = solve(&[0, 1, 2, 3, 4]);
+        let split: Vec<BinarySolution> = solve(&[0, 1]).into_iter().chain(solve(&[2, 3, 4])).collect();
+        let alone: Vec<BinarySolution> = (0..5u8).flat_map(|p| solve(&[p])).collect();
+        for p in 0..5 {
+            assert!(together[p].converged, "problem {p}: {:?}", together.iter().map(|s| (s.iterations, s.converged)).collect::<Vec<_>>());
+            for other in [&split[p], &alone[p]] {
+                assert_eq!(together[p].w, other.w, "problem {p}");
+                assert_eq!(together[p].iterations, other.iterations, "problem {p}");
+            }
+        }
+        // Sixteen problems fill the widest group.
+        let (x16, l16) = blobs(6, 16, 3, 0.5, 13);
+        let qd16: Vec<f64> = (0..x16.rows).map(|i| sq_norm(x16.row(i)) + 1.0).collect();
+        let all: Vec<u8> = (0..16).collect();
+        let wide = solve_group(&x16, &qd16, &l16, &all, 1.0, 1e-4, 1000, 3);
+        let one = solve_group(&x16, &qd16, &l16, &[15], 1.0, 1e-4, 1000, 3);
+        assert_eq!(wide[15].w, one[0].w);
     }
 
     #[test]
@@ -855,8 +997,8 @@ mod tests {
             }
         }
         let qd: Vec<f64> = (0..x.rows).map(|i| sq_norm(x.row(i)) + 1.0).collect();
-        let dense = solve_binary(&x, &qd, &labels, 1, 1.0, 1e-6, 1000, 3, 0);
-        let sparse = solve_binary(&Csr::from_dense(&x), &qd, &labels, 1, 1.0, 1e-6, 1000, 3, 0);
+        let dense = solve_group(&x, &qd, &labels, &[1], 1.0, 1e-6, 1000, 3).remove(0);
+        let sparse = solve_group(&Csr::from_dense(&x), &qd, &labels, &[1], 1.0, 1e-6, 1000, 3).remove(0);
         assert!(dense.converged && sparse.converged);
         for (a, b) in dense.w.iter().zip(&sparse.w) {
             assert!((a - b).abs() < 1e-6 * (1.0 + a.abs()), "{a} vs {b}");
