@@ -374,8 +374,10 @@ fn prefetch_start<T>(data: &[T]) {
     let _ = data;
 }
 
-/// How much of the next row [`Rows::prefetch`] asks for: the hardware prefetcher follows a row
-/// once it is being read, so only its start needs the hint.
+/// The most of the next row [`Rows::prefetch`] asks for: the whole row of the sparse features
+/// here (a few hundred bytes of indices and as many of values), the first 4 KiB of a dense one.
+/// Asking for only the first 256 bytes measured the same on raw pixels; no hint at all was slower
+/// (RESULTS.md).
 const PREFETCH_BYTES: usize = 4096;
 
 impl Rows for Matrix {
@@ -506,13 +508,17 @@ fn solve_group<R: Rows>(
     assert!(!positives.is_empty() && positives.len() <= MAX_LANES, "1 to {MAX_LANES} problems per group");
     let g = Group { x, qd, labels, positives, c, eps, max_iter, seed };
     match positives.len() {
-        1..=4 => solve_dispatch::<R, 4>(&g),
-        5..=8 => solve_dispatch::<R, 8>(&g),
-        _ => solve_dispatch::<R, 16>(&g),
+        1..=4 => solve::<R, 4>(&g),
+        5..=8 => solve::<R, 8>(&g),
+        _ => solve::<R, 16>(&g),
     }
 }
 
-fn solve_dispatch<R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
+/// [`solve_impl`] compiled for the CPU's best instruction set, with fused multiply-adds where it
+/// has them. Not [`crate::tensor::dispatch`]: that one runs a closure, and LLVM does not inline a
+/// closure this large into the function that carries the target features, so the solver ran in
+/// the closure without them and `mul_add` became a library call (15 times slower, measured).
+fn solve<R: Rows, const L: usize>(g: &Group<R>) -> Vec<BinarySolution> {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
@@ -551,7 +557,7 @@ fn solve_impl<const FMA: bool, R: Rows, const L: usize>(g: &Group<R>) -> Vec<Bin
     let mut alpha = vec![[0.0f64; L]; l];
     let mut w = vec![[0.0f64; L]; d + 1];
     // Bit p of active[i]: coordinate i is in problem p's active set.
-    let all: u16 = if np == 16 { u16::MAX } else { (1u16 << np) - 1 };
+    let all = u16::MAX >> (MAX_LANES - np);
     let mut active = vec![all; l];
     let mut count = [l; L];
     let mut running = all;
