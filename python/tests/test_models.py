@@ -55,9 +55,15 @@ def test_ctrl_c_stops_training_between_steps_and_the_run_resumes(tmp_path: Path)
         sent.append(time.perf_counter())
         os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=ctrl_c_after_the_first_epoch, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt, match=r"training interrupted at epoch (\d+), step \d+.*resume to continue"):
-        compete.train(config, out, quiet=True)
+    # A process started in the background by a non-interactive shell (as CI may be) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler: install it here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=ctrl_c_after_the_first_epoch, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt, match=r"training interrupted at epoch (\d+), step \d+.*resume to continue"):
+            compete.train(config, out, quiet=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sent and time.perf_counter() - sent[0] < 30, "the run did not stop at its next step"
     done = len(json.loads((out / "progress.json").read_text())["history"])
     assert 1 <= done < 400
