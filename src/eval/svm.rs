@@ -144,8 +144,8 @@ struct BinarySolution {
 /// Checks `x` and `labels` for fitting: rows and labels agree, at least one example, finite values,
 /// labels below `classes`, `classes >= 2`.
 fn check_training(x: &Matrix, labels: &[u8], classes: usize) -> Result<()> {
-    if classes < 2 {
-        return Err(Error::param("classes", classes, "at least 2"));
+    if !(2..=256).contains(&classes) {
+        return Err(Error::param("classes", classes, "2 to 256 (labels are bytes)"));
     }
     if x.data.len() != x.rows * x.cols {
         return Err(Error::shape("SVM training features", format!("{} values", x.data.len()), format!("{} x {}", x.rows, x.cols)));
@@ -177,7 +177,7 @@ impl LinearSvm {
     /// Fits one-vs-rest linear SVMs to the rows of `x` (`[n, width]`) with `labels` in
     /// `0..classes` (see the module docs for the problem and solver).
     ///
-    /// Errors on a bad configuration ([`SvmConfig::validate`]), fewer than 2 classes, labels that do
+    /// Errors on a bad configuration ([`SvmConfig::validate`]), fewer than 2 or more than 256 classes, labels that do
     /// not match the rows or lie outside `0..classes`, no examples, and NaN or infinite features.
     /// A class without training examples gets a separator that says "not this class" everywhere.
     pub fn fit(x: &Matrix, labels: &[u8], classes: usize, cfg: &SvmConfig) -> Result<LinearSvm> {
@@ -1034,6 +1034,9 @@ mod tests {
         assert!(m.contains("4 labels"), "{m}");
         let m = LinearSvm::fit(&x, &labels, 2, &SvmConfig::default()).unwrap_err().to_string();
         assert!(m.contains("is 2") && m.contains("0..2"), "{m}");
+        // Labels are bytes: a class 256 could have no example and problem 256 would read label 0.
+        let m = LinearSvm::fit(&x, &labels, 257, &SvmConfig::default()).unwrap_err().to_string();
+        assert!(m.contains("classes = 257") && m.contains("256"), "{m}");
         let svm = LinearSvm::fit(&x, &labels, 3, &SvmConfig::default()).unwrap();
         let m = svm.predict(&Matrix::zeros(2, 3)).unwrap_err().to_string();
         assert!(m.contains("2 x 3") && m.contains("2 features per example"), "{m}");

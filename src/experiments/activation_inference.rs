@@ -208,7 +208,7 @@ pub fn generate(net: &ActivationNet, label: usize, n: usize, opts: &InferenceOpt
 }
 
 /// Generates one image per entry of `labels` by maximizing eq. 11 / 15 / 16 (see the module docs),
-/// all images in one batch (one [`ActivationNet::input_gradient`] per step).
+/// all images in one batch (one [`crate::models::activation::ImageGradient::compute`] per step).
 pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptions) -> Result<Generation> {
     require_labels(net, "generate images")?;
     opts.validate()?;
@@ -238,32 +238,33 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
     } else {
         None
     };
-    // u = [ẑ, code(label)]: the code written once, the image part rewritten every step.
-    let mut u = net.input(&Matrix::zeros(n, d), Some(labels), 0)?;
-    let objective = |u: &mut Matrix, z: &Matrix| -> Result<(Vec<f32>, Vec<f32>, Matrix)> {
-        let norms = write_normalized(z, u);
-        let (s, g) = net.input_gradient(u, delta.as_ref())?;
-        let j = (0..n)
+    // ẑ, rewritten every step; the label codes' part of the first layer is computed once.
+    let mut zhat = Matrix::zeros(n, d);
+    let mut grads = net.image_gradient(Some(labels), n)?;
+    // J of every image (eq. 11, 15, 16) from its score.
+    let objective = |scores: &[f32], zhat: &Matrix, norms: &[f32]| -> Vec<f32> {
+        (0..n)
             .map(|b| {
-                let l1: f32 = u.row(b)[..d].iter().map(|v| v.abs()).sum();
+                let l1: f32 = zhat.row(b).iter().map(|v| v.abs()).sum();
                 let p = norms[b] * norms[b] - 1.0;
-                s[b] - p * p - opts.beta * l1
+                scores[b] - p * p - opts.beta * l1
             })
-            .collect();
-        Ok((j, norms, g))
+            .collect()
     };
-    let (objective_start, _, _) = objective(&mut u, &z)?;
+    let norms = write_normalized(&z, &mut zhat);
+    let objective_start = objective(grads.compute(&zhat, delta.as_ref())?.0, &zhat, &norms);
     let mut adam = Ascent::new(&mut z.data, opts.lr)?;
     let mut grad = Matrix::zeros(n, d);
     let bar = opts.bar("generate");
     for _ in 0..opts.steps {
-        let (_, norms, g) = objective(&mut u, &z)?;
+        let norms = write_normalized(&z, &mut zhat);
+        let (_, g) = grads.compute(&zhat, delta.as_ref())?;
         for (b, &nb) in norms.iter().enumerate() {
-            let zhat = &u.row(b)[..d];
+            let zh = zhat.row(b);
             let gr = grad.row_mut(b);
             // ∂/∂ẑ of Σ(1+δ)y² − β‖ẑ‖₁ (eq. 15, 16), then through ẑ = z/‖z‖.
-            gr.iter_mut().zip(&g.row(b)[..d]).zip(zhat).for_each(|((o, g), z)| *o = g - opts.beta * z.signum());
-            through_normalization(gr, zhat, nb);
+            gr.iter_mut().zip(g.row(b)).zip(zh).for_each(|((o, g), z)| *o = g - opts.beta * z.signum());
+            through_normalization(gr, zh, nb);
             // − ∂/∂z (‖z‖² − 1)² (eq. 11).
             let k = 4.0 * (nb * nb - 1.0);
             gr.iter_mut().zip(z.row(b)).for_each(|(o, z)| *o -= k * z);
@@ -273,9 +274,9 @@ pub fn generate_labels(net: &ActivationNet, labels: &[u8], opts: &InferenceOptio
         bar.inc(1);
     }
     bar.finish("");
-    let (objective_end, _, _) = objective(&mut u, &z)?;
-    write_normalized(&z, &mut u);
-    let score_end = net.scores(&u)?;
+    let norms = write_normalized(&z, &mut zhat);
+    let objective_end = objective(grads.compute(&zhat, delta.as_ref())?.0, &zhat, &norms);
+    let score_end = grads.compute(&zhat, None)?.0.to_vec();
     for b in 0..n {
         let row = z.row_mut(b);
         let max = row.iter().fold(0.0f32, |m, v| m.max(*v));
@@ -332,7 +333,8 @@ pub fn complete(
     }
     // Step 2 (eq. 17): only the hidden part z_h moves, from 0, projected onto [0, 1].
     let codes: Vec<u8> = labels.iter().map(|&l| l as u8).collect();
-    let mut u = net.input(&Matrix::zeros(n, d), Some(&codes), 0)?;
+    let mut zhat = Matrix::zeros(n, d);
+    let mut grads = net.image_gradient(Some(&codes), n)?;
     let hidden = d - split;
     let mut zh = vec![0.0f32; n * hidden];
     let mut adam = Ascent::new(&mut zh, opts.lr)?;
@@ -340,14 +342,14 @@ pub fn complete(
     let mut full = vec![0.0f32; d];
     let bar = opts.bar("complete");
     for _ in 0..opts.steps {
-        let norms = write_normalized(&z, &mut u);
-        let (_, g) = net.input_gradient(&u, None)?;
+        let norms = write_normalized(&z, &mut zhat);
+        let (_, g) = grads.compute(&zhat, None)?;
         for b in 0..n {
-            let zhat = &u.row(b)[..d];
+            let zh = zhat.row(b);
             // ∂/∂ẑ of ‖y‖² − β‖ẑ_h‖₁, through the joint normalization; keep the hidden coordinates.
-            full.iter_mut().zip(&g.row(b)[..d]).for_each(|(o, g)| *o = *g);
-            full[split..].iter_mut().zip(&zhat[split..]).for_each(|(o, z)| *o -= opts.beta * z.signum());
-            through_normalization(&mut full, zhat, norms[b]);
+            full.copy_from_slice(g.row(b));
+            full[split..].iter_mut().zip(&zh[split..]).for_each(|(o, z)| *o -= opts.beta * z.signum());
+            through_normalization(&mut full, zh, norms[b]);
             grad[b * hidden..(b + 1) * hidden].copy_from_slice(&full[split..]);
         }
         adam.ascend(&mut zh, &mut grad)?;
